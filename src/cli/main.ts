@@ -1,0 +1,118 @@
+/**
+ * The `swarmkeeper` command line. Data goes to stdout, diagnostics to stderr; exit 0 on success,
+ * 1 when the operation failed or found problems, 2 for a command used wrongly.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { openDesiredStore } from '../desired/open.js';
+import type { DesiredStore } from '../desired/store.js';
+import { SwarmkeeperError, UsageError, describeError } from '../errors.js';
+import { manifestJsonSchema } from '../resources/schema.js';
+import { runApply } from './commands/apply.js';
+import { runDelete } from './commands/delete.js';
+import { runGet } from './commands/get.js';
+import { runValidate } from './commands/validate.js';
+import { OUTPUT_FORMATS } from './format.js';
+import { EXIT, processIo, type CliIo } from './io.js';
+
+interface GlobalOptions {
+  redisUrl?: string;
+  prefix?: string;
+}
+
+/** Runs the CLI and returns the exit code; it never calls process.exit, so it can run in-process in tests. */
+export async function main(argv: readonly string[], io: CliIo = processIo, environment = process.env): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command('swarmkeeper')
+    .description('Keeps a JupyterHub deployment on Docker Swarm at the desired state held in Redis.')
+    .option('--redis-url <url>', 'Redis to use (env REDIS_URL, default redis://127.0.0.1:6379)')
+    .option('--prefix <prefix>', 'Redis key prefix (env SWARMKEEPER_PREFIX, default swarmkeeper)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride();
+
+  const config = (): Config => {
+    const globals = program.opts<GlobalOptions>();
+    return loadConfig({
+      ...environment,
+      ...(globals.redisUrl !== undefined && { REDIS_URL: globals.redisUrl }),
+      ...(globals.prefix !== undefined && { SWARMKEEPER_PREFIX: globals.prefix }),
+    });
+  };
+  const withStore = async (action: (store: DesiredStore) => Promise<number>): Promise<void> => {
+    const store = await openDesiredStore(config(), 'cli');
+    try {
+      exitCode = await action(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  program
+    .command('apply')
+    .description('Write manifests (multi-document YAML or JSON) into the desired store, atomically')
+    .requiredOption('-f, --filename <path...>', 'file, folder or - for stdin')
+    .option('-R, --recursive', 'descend into sub-folders')
+    .option('--dry-run', 'print what would change in the store and write nothing')
+    .action(async (options: { filename: string[]; recursive?: boolean; dryRun?: boolean }) =>
+      withStore((store) => runApply(store, io, options)),
+    );
+
+  program
+    .command('get')
+    .description('Print desired resources: all, one kind, or one resource')
+    .argument('[kind]', 'Network, Volume, Config, Secret, Service, Container, HomeFolders or User')
+    .argument('[name]', 'resource name')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .action(async (kind: string | undefined, name: string | undefined, options: { output: (typeof OUTPUT_FORMATS)[number] }) =>
+      withStore((store) => runGet(store, io, { kind, name, output: options.output })),
+    );
+
+  program
+    .command('delete')
+    .description('Remove a resource from the desired store (the controller then removes what it owns)')
+    .argument('<kind>')
+    .argument('<name>')
+    .action(async (kind: string, name: string) => withStore((store) => runDelete(store, io, { kind, name })));
+
+  program
+    .command('validate')
+    .description('Check manifests offline, without Redis; prints file:line, field path and message per error')
+    .requiredOption('-f, --filename <path...>', 'file, folder or - for stdin')
+    .option('-R, --recursive', 'descend into sub-folders')
+    .action(async (options: { filename: string[]; recursive?: boolean }) => {
+      exitCode = await runValidate(io, options);
+    });
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema of manifests, for yaml-language-server and other editors')
+    .action(() => {
+      io.out(JSON.stringify(manifestJsonSchema(), null, 2));
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    return reportFailure(error, io);
+  }
+}
+
+/** The one place a CLI failure is reported: once, on stderr, with its code. */
+function reportFailure(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message; help and version are successes.
+    return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (error instanceof UsageError) {
+    io.err(`error: ${error.message}`);
+    return EXIT.usage;
+  }
+  if (error instanceof SwarmkeeperError) {
+    io.err(`error [${error.code}]: ${error.message}`);
+    return EXIT.failed;
+  }
+  io.err(`error: ${describeError(error)}`);
+  return EXIT.failed;
+}

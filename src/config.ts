@@ -1,0 +1,38 @@
+/**
+ * The environment, parsed once with defaults in the schema and then frozen. Every variable
+ * swarmkeeper reads is listed here and in README.md; command-line flags override them.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { toFieldIssues } from './resources/resource.js';
+import { DEFAULT_PREFIX } from './desired/keys.js';
+
+const environmentSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .default('redis://127.0.0.1:6379'),
+  /** A file holding the Redis password, e.g. a Docker secret; read at start, never logged. */
+  REDIS_PASSWORD_FILE: z.string().min(1).optional(),
+  SWARMKEEPER_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/, 'must be letters, digits, "_", "." or "-", optionally ":"-separated')
+    .default(DEFAULT_PREFIX),
+  SWARMKEEPER_RESYNC_SECONDS: z.coerce.number().positive().max(86_400).default(30),
+  SWARMKEEPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof environmentSchema>>;
+
+/** Parses the environment; fails with every bad variable named. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    const issues = toFieldIssues(parsed.error);
+    throw new ConfigError(
+      `invalid environment: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+  return Object.freeze(parsed.data);
+}

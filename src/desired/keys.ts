@@ -1,0 +1,64 @@
+/**
+ * The one module that spells Redis key names. Nothing else builds a key by hand.
+ *
+ *   <prefix>:desired:<Kind>:<name>   HASH, one per resource (spec fields + reserved metadata fields)
+ *   <prefix>:status:<Kind>:<name>    HASH, written by the controller
+ *   <prefix>:changes                 PUBLISH channel; every CLI write announces `Kind/name` here
+ */
+import type { Kind } from '../resources/kinds/index.js';
+import { isKind } from '../resources/kinds/index.js';
+
+export const DEFAULT_PREFIX = 'swarmkeeper';
+
+export interface ParsedDesiredKey {
+  readonly kind: string;
+  readonly name: string;
+  /** False when the kind part names no known kind: the record is reported, not loaded. */
+  readonly knownKind: boolean;
+}
+
+export class KeySpace {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {}
+
+  desired(kind: Kind, name: string): string {
+    return `${this.prefix}:desired:${kind}:${name}`;
+  }
+
+  status(kind: Kind, name: string): string {
+    return `${this.prefix}:status:${kind}:${name}`;
+  }
+
+  /** SCAN pattern for every desired record, including ones with unknown kinds. */
+  desiredPattern(): string {
+    return `${escapeGlob(this.prefix)}:desired:*`;
+  }
+
+  statusPattern(): string {
+    return `${escapeGlob(this.prefix)}:status:*`;
+  }
+
+  get changesChannel(): string {
+    return `${this.prefix}:changes`;
+  }
+
+  /** The keyspace-notification channel pattern for desired records on database `db`. */
+  keyspacePattern(db: number): string {
+    return `__keyspace@${db}__:${escapeGlob(this.prefix)}:desired:*`;
+  }
+
+  /** Splits a desired key back into kind and name; undefined for keys outside this prefix. */
+  parseDesired(key: string): ParsedDesiredKey | undefined {
+    const head = `${this.prefix}:desired:`;
+    if (!key.startsWith(head)) return undefined;
+    const rest = key.slice(head.length);
+    const separator = rest.indexOf(':');
+    if (separator <= 0) return undefined;
+    const kind = rest.slice(0, separator);
+    const name = rest.slice(separator + 1);
+    return { kind, name, knownKind: isKind(kind) };
+  }
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,86 @@
+/**
+ * The desired-state store: what people want, as typed resources, plus the status the controller
+ * writes back. `RedisDesiredStore` implements it; other modules depend on this interface only.
+ */
+import type { Observable } from 'rxjs';
+import type { FieldIssue } from '../errors.js';
+import type { Kind } from '../resources/kinds/index.js';
+import type { Resource } from '../resources/resource.js';
+
+/** One desired record as read: a typed resource, or every reason it is not one. Nothing is dropped. */
+export type StoredRecord =
+  | { readonly ok: true; readonly key: string; readonly resource: Resource }
+  | {
+      readonly ok: false;
+      readonly key: string;
+      /** As spelled in the key; may be an unknown kind. */
+      readonly kind: string;
+      readonly name: string;
+      readonly issues: readonly FieldIssue[];
+    };
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+
+export interface ApplyResult {
+  readonly kind: Kind;
+  readonly name: string;
+  readonly action: ApplyAction;
+  /** Hash fields that were added, changed or removed (reserved metadata fields included). */
+  readonly changedFields: readonly string[];
+}
+
+export interface ApplyOptions {
+  /** Compute the results without writing anything. */
+  readonly dryRun?: boolean;
+}
+
+export type SyncState = 'Synced' | 'OutOfSync' | 'Pending' | 'Invalid' | 'Conflict' | 'Error';
+export type HealthState = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
+
+export interface DriftEntry {
+  readonly path: string;
+  readonly desired: unknown;
+  readonly actual: unknown;
+}
+
+/** The controller's view of one resource, stored as a HASH beside the desired record. */
+export interface ResourceStatus {
+  readonly sync?: SyncState;
+  readonly health?: HealthState;
+  readonly message?: string;
+  readonly observedHash?: string;
+  /** ISO 8601. */
+  readonly lastSyncedAt?: string;
+  readonly lastDriftAt?: string;
+  readonly lastDrift?: readonly DriftEntry[];
+}
+
+export interface DesiredChange {
+  /** As spelled in the key; may be an unknown kind, which readers report as Invalid. */
+  readonly kind: string;
+  readonly name: string;
+  readonly via: 'keyspace' | 'publish' | 'scan';
+}
+
+export interface WatchOptions {
+  /** How often a full SCAN re-announces every record, as a safety net for lost notifications. */
+  readonly rescanIntervalMs: number;
+}
+
+export interface DesiredStore {
+  /** Every desired record under the prefix, valid or not, in kind dependency order then by name. */
+  list(): Promise<StoredRecord[]>;
+  get(kind: Kind, name: string): Promise<StoredRecord | undefined>;
+  /** Writes a whole manifest set atomically: no reader sees part of it. Each record is replaced whole. */
+  apply(resources: readonly Resource[], options?: ApplyOptions): Promise<ApplyResult[]>;
+  /** True when the record existed. */
+  delete(kind: Kind, name: string): Promise<boolean>;
+  /**
+   * Keys that may have changed: keyspace notifications where the server allows them, the
+   * `<prefix>:changes` channel that every CLI write publishes to, and a periodic full SCAN.
+   */
+  watch(options: WatchOptions): Observable<DesiredChange>;
+  readStatus(kind: Kind, name: string): Promise<ResourceStatus | undefined>;
+  writeStatus(kind: Kind, name: string, status: ResourceStatus): Promise<void>;
+  close(): Promise<void>;
+}

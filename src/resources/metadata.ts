@@ -1,0 +1,25 @@
+/**
+ * Well-known names that several modules share: the manifest apiVersion, annotation keys that
+ * change the controller's behaviour, and the labels swarmkeeper puts on the Docker objects it owns.
+ */
+
+export const API_VERSION = 'swarmkeeper/v1';
+
+export const ANNOTATIONS = {
+  /** `"true"`: take over an existing object of the same name that swarmkeeper did not create. */
+  adopt: 'swarmkeeper/adopt',
+  /** Comma-separated spec fields the controller leaves alone, e.g. `replicas` for someone else to scale. */
+  ignoreFields: 'swarmkeeper/ignore-fields',
+  /** `"true"`: the controller found this User from a spawned service; nobody registered it. */
+  discovered: 'swarmkeeper/discovered',
+} as const;
+
+export const LABELS = {
+  managed: 'io.swarmkeeper.managed',
+  specHash: 'io.swarmkeeper.spec-hash',
+  /** On realised configs and secrets: the resource name they realise (the object is `<name>-<hash8>`). */
+  resource: 'io.swarmkeeper.resource',
+} as const;
+
+/** Label and annotation keys people may not set themselves: the controller owns them. */
+export const RESERVED_LABEL_PREFIX = 'io.swarmkeeper.';
