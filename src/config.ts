@@ -16,10 +16,15 @@ const environmentSchema = z.object({
   REDIS_PASSWORD_FILE: z.string().min(1).optional(),
   SWARMKEEPER_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/, 'must be letters, digits, "_", "." or "-", optionally ":"-separated')
+    .regex(
+      /^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*$/,
+      'must be letters, digits, "_", "." or "-", optionally ":"-separated',
+    )
     .default(DEFAULT_PREFIX),
   SWARMKEEPER_RESYNC_SECONDS: z.coerce.number().positive().max(86_400).default(30),
-  SWARMKEEPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SWARMKEEPER_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
 });
 
 export type Config = Readonly<z.infer<typeof environmentSchema>>;

@@ -56,19 +56,26 @@ export function summarise(resource: Resource): string {
     case 'HomeFolders':
       return `root=${resource.spec.root} naming=${resource.spec.naming ?? 'plain'} quota=${resource.spec.quota?.driver ?? 'none'}`;
     case 'User':
-      return [resource.spec.email && `email=${resource.spec.email}`, resource.spec.quota !== undefined && `quota=${resource.spec.quota}`]
+      return [
+        resource.spec.email && `email=${resource.spec.email}`,
+        resource.spec.quota !== undefined && `quota=${resource.spec.quota}`,
+      ]
         .filter(Boolean)
         .join(' ');
   }
 }
 
 export function recordRow(record: StoredRecord): string[] {
-  if (record.ok) return [record.resource.kind, record.resource.metadata.name, 'Valid', summarise(record.resource)];
+  if (record.ok)
+    return [record.resource.kind, record.resource.metadata.name, 'Valid', summarise(record.resource)];
   const first = record.issues[0];
   const more = record.issues.length > 1 ? ` (+${record.issues.length - 1} more)` : '';
   return [record.kind, record.name, 'Invalid', first ? `${first.path}: ${first.message}${more}` : ''];
 }
 
 export function describeIssues(record: Extract<StoredRecord, { ok: false }>): string {
-  return [`${record.kind}/${record.name} is invalid:`, ...record.issues.map((i) => `  ${i.path}: ${i.message}`)].join('\n');
+  return [
+    `${record.kind}/${record.name} is invalid:`,
+    ...record.issues.map((i) => `  ${i.path}: ${i.message}`),
+  ].join('\n');
 }

@@ -21,7 +21,11 @@ interface GlobalOptions {
 }
 
 /** Runs the CLI and returns the exit code; it never calls process.exit, so it can run in-process in tests. */
-export async function main(argv: readonly string[], io: CliIo = processIo, environment = process.env): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  environment = process.env,
+): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = new Command('swarmkeeper')
     .description('Keeps a JupyterHub deployment on Docker Swarm at the desired state held in Redis.')
@@ -64,8 +68,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo, envir
     .argument('[kind]', 'Network, Volume, Config, Secret, Service, Container, HomeFolders or User')
     .argument('[name]', 'resource name')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
-    .action(async (kind: string | undefined, name: string | undefined, options: { output: (typeof OUTPUT_FORMATS)[number] }) =>
-      withStore((store) => runGet(store, io, { kind, name, output: options.output })),
+    .action(
+      async (
+        kind: string | undefined,
+        name: string | undefined,
+        options: { output: (typeof OUTPUT_FORMATS)[number] },
+      ) => withStore((store) => runGet(store, io, { kind, name, output: options.output })),
     );
 
   program

@@ -4,6 +4,7 @@
  *   <prefix>:desired:<Kind>:<name>   HASH, one per resource (spec fields + reserved metadata fields)
  *   <prefix>:status:<Kind>:<name>    HASH, written by the controller
  *   <prefix>:changes                 PUBLISH channel; every CLI write announces `Kind/name` here
+ *   <prefix>:generation              STRING counter, bumped by every store write (apply, delete)
  */
 import type { Kind } from '../resources/kinds/index.js';
 import { isKind } from '../resources/kinds/index.js';
@@ -39,6 +40,11 @@ export class KeySpace {
 
   get changesChannel(): string {
     return `${this.prefix}:changes`;
+  }
+
+  /** Counter every store write bumps, so a listing read in several batches can tell it saw one state. */
+  get generation(): string {
+    return `${this.prefix}:generation`;
   }
 
   /** The keyspace-notification channel pattern for desired records on database `db`. */

@@ -21,7 +21,10 @@ export const engineObjectName = z
   .string()
   .min(2, 'must be at least 2 characters (Docker limit)')
   .max(255, 'must be at most 255 characters')
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, 'must match [a-zA-Z0-9][a-zA-Z0-9_.-]+ (Docker volume and container names)');
+  .regex(
+    /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/,
+    'must match [a-zA-Z0-9][a-zA-Z0-9_.-]+ (Docker volume and container names)',
+  );
 
 /**
  * A single, safe path segment: the rule for User names, which become folder names and parts
@@ -43,7 +46,10 @@ export const labelKey = z.string().min(1).max(255);
 
 /** Labels people set; the `io.swarmkeeper.` prefix belongs to the controller. */
 export const userLabels = z.record(
-  labelKey.refine((k) => !k.startsWith(RESERVED_LABEL_PREFIX), `keys starting "${RESERVED_LABEL_PREFIX}" are reserved`),
+  labelKey.refine(
+    (k) => !k.startsWith(RESERVED_LABEL_PREFIX),
+    `keys starting "${RESERVED_LABEL_PREFIX}" are reserved`,
+  ),
   z.string(),
 );
 
@@ -76,7 +82,9 @@ export const environment = z.union([
 ]);
 
 /** Linux capabilities, with or without the `CAP_` prefix. */
-export const capabilityList = z.array(z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability such as NET_ADMIN'));
+export const capabilityList = z.array(
+  z.string().regex(/^(CAP_)?[A-Z_]+$/, 'must be a capability such as NET_ADMIN'),
+);
 
 export const absolutePath = z
   .string()

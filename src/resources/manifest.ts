@@ -37,14 +37,21 @@ export interface LoadOptions {
 }
 
 /** Loads every manifest under the given paths (`-` is stdin). Never throws for bad content, only for unreadable paths. */
-export async function loadManifests(paths: readonly string[], options: LoadOptions = {}): Promise<ManifestSet> {
+export async function loadManifests(
+  paths: readonly string[],
+  options: LoadOptions = {},
+): Promise<ManifestSet> {
   const resources: LoadedResource[] = [];
   const issues: FieldIssue[] = [];
   for (const source of paths) {
     const files = source === '-' ? ['-'] : await manifestFiles(source, options.recursive ?? false);
     for (const file of files) {
       const text = file === '-' ? await (options.stdin ?? readStdin)() : await readManifestFile(file);
-      const parsed = await parseManifestText(text, file === '-' ? '<stdin>' : file, file === '-' ? process.cwd() : path.dirname(file));
+      const parsed = await parseManifestText(
+        text,
+        file === '-' ? '<stdin>' : file,
+        file === '-' ? process.cwd() : path.dirname(file),
+      );
       resources.push(...parsed.resources);
       issues.push(...parsed.issues);
     }
@@ -57,9 +64,16 @@ export async function loadManifests(paths: readonly string[], options: LoadOptio
  * Parses and validates one manifest text. `baseDir` resolves Config and Secret `file` references.
  * Exported for callers that hold text rather than files (the users API, tests of parser limits).
  */
-export async function parseManifestText(text: string, sourceName: string, baseDir: string): Promise<ManifestSet> {
+export async function parseManifestText(
+  text: string,
+  sourceName: string,
+  baseDir: string,
+): Promise<ManifestSet> {
   if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-    return { resources: [], issues: [{ path: '', message: `larger than ${MAX_MANIFEST_BYTES} bytes`, location: sourceName }] };
+    return {
+      resources: [],
+      issues: [{ path: '', message: `larger than ${MAX_MANIFEST_BYTES} bytes`, location: sourceName }],
+    };
   }
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
@@ -75,7 +89,11 @@ export async function parseManifestText(text: string, sourceName: string, baseDi
   for (const document of documents) {
     if (document.errors.length > 0) {
       for (const error of document.errors) {
-        issues.push({ path: '', message: error.message.split('\n')[0] ?? error.message, location: at(error.pos[0]) });
+        issues.push({
+          path: '',
+          message: error.message.split('\n')[0] ?? error.message,
+          location: at(error.pos[0]),
+        });
       }
       continue;
     }
@@ -85,7 +103,11 @@ export async function parseManifestText(text: string, sourceName: string, baseDi
     try {
       value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (error) {
-      issues.push({ path: '', message: error instanceof Error ? error.message : String(error), location: documentLocation });
+      issues.push({
+        path: '',
+        message: error instanceof Error ? error.message : String(error),
+        location: documentLocation,
+      });
       continue;
     }
     const resolved = await resolvePayloadFile(value, baseDir);
@@ -97,7 +119,8 @@ export async function parseManifestText(text: string, sourceName: string, baseDi
     if (validation.ok) {
       resources.push({ resource: validation.resource, location: documentLocation });
     } else {
-      for (const issue of validation.issues) issues.push({ ...issue, location: locate(document, issue.path, at) });
+      for (const issue of validation.issues)
+        issues.push({ ...issue, location: locate(document, issue.path, at) });
     }
   }
   return { resources, issues };
@@ -143,7 +166,8 @@ async function resolvePayloadFile(
   const filePath = path.resolve(baseDir, spec.file);
   try {
     const info = await stat(filePath);
-    if (!info.isFile()) return { issue: { path: 'spec.file', message: `${spec.file} is not a regular file` } };
+    if (!info.isFile())
+      return { issue: { path: 'spec.file', message: `${spec.file} is not a regular file` } };
     if (info.size > MAX_PAYLOAD_BYTES) {
       return { issue: { path: 'spec.file', message: `${spec.file} is larger than 500 KiB (Swarm limit)` } };
     }
@@ -162,7 +186,12 @@ function duplicateIssues(resources: readonly LoadedResource[]): FieldIssue[] {
     const ref = refOf(resource);
     const first = seen.get(ref);
     if (first === undefined) seen.set(ref, location);
-    else issues.push({ path: 'metadata.name', message: `${ref} is defined twice (first at ${first})`, location });
+    else
+      issues.push({
+        path: 'metadata.name',
+        message: `${ref} is defined twice (first at ${first})`,
+        location,
+      });
   }
   return issues;
 }
@@ -181,7 +210,11 @@ async function manifestFiles(source: string, recursive: boolean): Promise<string
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const full = path.join(source, entry.name);
     if (entry.isDirectory() && recursive) files.push(...(await manifestFiles(full, true)));
-    else if (entry.isFile() && MANIFEST_EXTENSIONS.has(path.extname(entry.name)) && !entry.name.endsWith('.schema.json')) {
+    else if (
+      entry.isFile() &&
+      MANIFEST_EXTENSIONS.has(path.extname(entry.name)) &&
+      !entry.name.endsWith('.schema.json')
+    ) {
       files.push(full);
     }
   }
@@ -191,7 +224,8 @@ async function manifestFiles(source: string, recursive: boolean): Promise<string
 async function readManifestFile(file: string): Promise<string> {
   try {
     const info = await stat(file);
-    if (info.size > MAX_MANIFEST_BYTES) throw new ManifestReadError(file, `larger than ${MAX_MANIFEST_BYTES} bytes`);
+    if (info.size > MAX_MANIFEST_BYTES)
+      throw new ManifestReadError(file, `larger than ${MAX_MANIFEST_BYTES} bytes`);
     return await readFile(file, 'utf8');
   } catch (error) {
     if (error instanceof ManifestReadError) throw error;
@@ -205,7 +239,8 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) {
     const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
     size += buffer.length;
-    if (size > MAX_MANIFEST_BYTES) throw new ManifestReadError('<stdin>', `larger than ${MAX_MANIFEST_BYTES} bytes`);
+    if (size > MAX_MANIFEST_BYTES)
+      throw new ManifestReadError('<stdin>', `larger than ${MAX_MANIFEST_BYTES} bytes`);
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -216,7 +251,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function errnoText(error: unknown): string {
-  if (error && typeof error === 'object' && 'code' in error && error.code === 'ENOENT') return 'no such file or folder';
-  if (error && typeof error === 'object' && 'code' in error && error.code === 'EACCES') return 'permission denied';
+  if (error && typeof error === 'object' && 'code' in error && error.code === 'ENOENT')
+    return 'no such file or folder';
+  if (error && typeof error === 'object' && 'code' in error && error.code === 'EACCES')
+    return 'permission denied';
   return error instanceof Error ? error.message : String(error);
 }

@@ -55,10 +55,15 @@ export function validateResource(input: unknown): Validation {
 
   const { kind, metadata, spec } = envelope.data;
   const issues: FieldIssue[] = [];
-  const extra = Object.keys(envelope.data).filter((k) => !['apiVersion', 'kind', 'metadata', 'spec'].includes(k));
+  const extra = Object.keys(envelope.data).filter(
+    (k) => !['apiVersion', 'kind', 'metadata', 'spec'].includes(k),
+  );
   for (const key of extra) issues.push({ path: key, message: 'unknown top-level field' });
   if (!isKind(kind)) {
-    return { ok: false, issues: [{ path: 'kind', message: `unknown kind "${kind}"; expected one of ${KINDS.join(', ')}` }] };
+    return {
+      ok: false,
+      issues: [{ path: 'kind', message: `unknown kind "${kind}"; expected one of ${KINDS.join(', ')}` }],
+    };
   }
   const definition = KIND_DEFINITIONS[kind];
 

@@ -9,7 +9,10 @@ export const TEST_RUN_LABEL = 'io.swarmkeeper.test-run';
 
 export function testRunId(): string {
   const id = process.env.SWARMKEEPER_TEST_RUN;
-  if (!id) throw new Error('SWARMKEEPER_TEST_RUN is unset: run tests through vitest with test/support/global-setup.ts');
+  if (!id)
+    throw new Error(
+      'SWARMKEEPER_TEST_RUN is unset: run tests through vitest with test/support/global-setup.ts',
+    );
   return id;
 }
 

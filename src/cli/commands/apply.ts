@@ -10,8 +10,15 @@ export interface ApplyCommandOptions {
 }
 
 /** Validates the whole set first; a single bad document means nothing is written. */
-export async function runApply(store: DesiredStore, io: CliIo, options: ApplyCommandOptions): Promise<number> {
-  const set = await loadManifests(options.filename, { recursive: options.recursive ?? false, stdin: () => io.readStdin() });
+export async function runApply(
+  store: DesiredStore,
+  io: CliIo,
+  options: ApplyCommandOptions,
+): Promise<number> {
+  const set = await loadManifests(options.filename, {
+    recursive: options.recursive ?? false,
+    stdin: () => io.readStdin(),
+  });
   if (set.issues.length > 0) {
     printIssues(io, set.issues);
     io.err('nothing applied');
@@ -27,7 +34,8 @@ export async function runApply(store: DesiredStore, io: CliIo, options: ApplyCom
   );
   const suffix = options.dryRun ? ' (dry run)' : '';
   for (const result of results) {
-    const fields = options.dryRun && result.changedFields.length > 0 ? `: ${result.changedFields.join(', ')}` : '';
+    const fields =
+      options.dryRun && result.changedFields.length > 0 ? `: ${result.changedFields.join(', ')}` : '';
     io.out(`${result.kind}/${result.name} ${result.action}${suffix}${fields}`);
   }
   return EXIT.ok;

@@ -1,7 +1,14 @@
 import type { DesiredStore, StoredRecord } from '../../desired/store.js';
 import { NotFoundError, UsageError } from '../../errors.js';
 import type { Resource } from '../../resources/resource.js';
-import { describeIssues, recordRow, renderJson, renderTable, renderYaml, type OutputFormat } from '../format.js';
+import {
+  describeIssues,
+  recordRow,
+  renderJson,
+  renderTable,
+  renderYaml,
+  type OutputFormat,
+} from '../format.js';
 import { EXIT, type CliIo } from '../io.js';
 import { parseKindArgument } from '../kind-arg.js';
 
@@ -25,7 +32,9 @@ export async function runGet(store: DesiredStore, io: CliIo, options: GetCommand
     if (!record) throw new NotFoundError(`${kind}/${options.name}`);
     records = [record];
   } else {
-    records = (await store.list()).filter((r) => kind === undefined || (r.ok ? r.resource.kind : r.kind) === kind);
+    records = (await store.list()).filter(
+      (r) => kind === undefined || (r.ok ? r.resource.kind : r.kind) === kind,
+    );
   }
 
   if (options.output === 'table') {

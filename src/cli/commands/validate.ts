@@ -9,7 +9,10 @@ export interface ValidateCommandOptions {
 
 /** Offline: reads and validates manifests without Redis or Docker. */
 export async function runValidate(io: CliIo, options: ValidateCommandOptions): Promise<number> {
-  const set = await loadManifests(options.filename, { recursive: options.recursive ?? false, stdin: () => io.readStdin() });
+  const set = await loadManifests(options.filename, {
+    recursive: options.recursive ?? false,
+    stdin: () => io.readStdin(),
+  });
   if (set.issues.length > 0) {
     printIssues(io, set.issues);
     return EXIT.failed;

@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { swarmObjectName } from '../common.js';
 
 /** Config and secret names leave room for the `-<hash8>` suffix of the immutable object that realises them. */
-export const payloadName = swarmObjectName.max(54, 'must be at most 54 characters (room for the -<hash8> suffix)');
+export const payloadName = swarmObjectName.max(
+  54,
+  'must be at most 54 characters (room for the -<hash8> suffix)',
+);
 
 /** Swarm caps configs and secrets at 500 KiB. */
 export const MAX_PAYLOAD_BYTES = 500 * 1024;

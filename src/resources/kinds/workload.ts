@@ -28,9 +28,14 @@ export const mount = z
   .superRefine((m, ctx) => {
     const type = m.type ?? 'volume';
     if (type === 'bind') {
-      if (m.source === undefined) ctx.addIssue({ code: 'custom', path: ['source'], message: 'a bind mount needs source' });
+      if (m.source === undefined)
+        ctx.addIssue({ code: 'custom', path: ['source'], message: 'a bind mount needs source' });
       else if (!m.source.startsWith('/'))
-        ctx.addIssue({ code: 'custom', path: ['source'], message: 'a bind mount source must be an absolute path' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source'],
+          message: 'a bind mount source must be an absolute path',
+        });
     }
     if (type === 'volume' && m.source !== undefined && !engineObjectName.safeParse(m.source).success) {
       ctx.addIssue({ code: 'custom', path: ['source'], message: 'must be a valid volume name' });
