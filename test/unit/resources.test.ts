@@ -62,7 +62,10 @@ describe('validateResource accepts', () => {
         volume: { name: 'jupyterhub-user-{username}', driverOpts: { type: 'nfs4' } },
       }),
     ],
-    ['a user with an e-mail for a name', doc('User', 'alice.b@example.org', { email: 'alice@example.org', quota: '2Gi' })],
+    [
+      'a user with an e-mail for a name',
+      doc('User', 'alice.b@example.org', { email: 'alice@example.org', quota: '2Gi' }),
+    ],
     ['a user with a unicode name', doc('User', 'zoë', { quota: 0 })],
   ])('%s', (_label, input) => {
     const result = validateResource(input);
@@ -75,10 +78,26 @@ describe('validateResource rejects, naming the field', () => {
     ['replicas: two', doc('Service', 'nginx', { image: 'nginx', replicas: 'two' }), 'spec.replicas'],
     ['a missing image', doc('Service', 'nginx', {}), 'spec.image'],
     ['an unknown spec field', doc('Service', 'nginx', { image: 'nginx', replica: 1 }), 'spec'],
-    ['a bad memory size', doc('Service', 'nginx', { image: 'nginx', resources: { limits: { memory: '1Zi' } } }), 'spec.resources.limits.memory'],
-    ['a bad CPU count', doc('Service', 'nginx', { image: 'nginx', resources: { limits: { cpus: 'half' } } }), 'spec.resources.limits.cpus'],
-    ['a global service with replicas', doc('Service', 'nginx', { image: 'nginx', mode: 'global', replicas: 2 }), 'spec.replicas'],
-    ['a relative bind source', doc('Service', 'n', { image: 'x', mounts: [{ type: 'bind', source: 'etc', target: '/x' }] }), 'spec.mounts[0].source'],
+    [
+      'a bad memory size',
+      doc('Service', 'nginx', { image: 'nginx', resources: { limits: { memory: '1Zi' } } }),
+      'spec.resources.limits.memory',
+    ],
+    [
+      'a bad CPU count',
+      doc('Service', 'nginx', { image: 'nginx', resources: { limits: { cpus: 'half' } } }),
+      'spec.resources.limits.cpus',
+    ],
+    [
+      'a global service with replicas',
+      doc('Service', 'nginx', { image: 'nginx', mode: 'global', replicas: 2 }),
+      'spec.replicas',
+    ],
+    [
+      'a relative bind source',
+      doc('Service', 'n', { image: 'x', mounts: [{ type: 'bind', source: 'etc', target: '/x' }] }),
+      'spec.mounts[0].source',
+    ],
     ['a service name with a slash', doc('Service', 'a/b', { image: 'nginx' }), 'metadata.name'],
     ['a network name with a space', doc('Network', 'my net', {}), 'metadata.name'],
     ['a user name with ../', doc('User', '../root', {}), 'metadata.name'],
@@ -93,11 +112,23 @@ describe('validateResource rejects, naming the field', () => {
     ['a bad e-mail', doc('User', 'alice', { email: 'not-an-email' }), 'spec.email'],
     ['a numeric mode', doc('HomeFolders', 'nfs', { root: '/var/nfs', mode: 770 }), 'spec.mode'],
     ['a relative root', doc('HomeFolders', 'nfs', { root: 'var/nfs' }), 'spec.root'],
-    ['a template without {username}', doc('HomeFolders', 'nfs', { root: '/v', volume: { name: 'vol' } }), 'spec.volume.name'],
+    [
+      'a template without {username}',
+      doc('HomeFolders', 'nfs', { root: '/v', volume: { name: 'vol' } }),
+      'spec.volume.name',
+    ],
     ['a config with data and file', doc('Config', 'c', { data: 'x', file: 'y' }), 'spec'],
-    ['a reserved label', doc('Network', 'n', {}, { labels: { 'io.swarmkeeper.managed': 'true' } }), 'metadata.labels'],
+    [
+      'a reserved label',
+      doc('Network', 'n', {}, { labels: { 'io.swarmkeeper.managed': 'true' } }),
+      'metadata.labels',
+    ],
     ['an unknown kind', doc('Deployment', 'x', {}), 'kind'],
-    ['a wrong apiVersion', { apiVersion: 'v1', kind: 'Network', metadata: { name: 'n' }, spec: {} }, 'apiVersion'],
+    [
+      'a wrong apiVersion',
+      { apiVersion: 'v1', kind: 'Network', metadata: { name: 'n' }, spec: {} },
+      'apiVersion',
+    ],
   ])('%s', (_label, input, path) => {
     const result = validateResource(input);
     expect(result.ok).toBe(false);
@@ -118,7 +149,16 @@ describe('validateResource rejects, naming the field', () => {
 describe('manifestJsonSchema', () => {
   it('describes every kind by its discriminator', () => {
     const schema = JSON.stringify(manifestJsonSchema());
-    for (const kind of ['Network', 'Volume', 'Config', 'Secret', 'Service', 'Container', 'HomeFolders', 'User']) {
+    for (const kind of [
+      'Network',
+      'Volume',
+      'Config',
+      'Secret',
+      'Service',
+      'Container',
+      'HomeFolders',
+      'User',
+    ]) {
       expect(schema).toContain(`"const":"${kind}"`);
     }
     expect(schema).toContain('"replicas"');

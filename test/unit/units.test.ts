@@ -19,9 +19,12 @@ describe('parseBytes', () => {
     expect(parseBytes(input)).toBe(bytes);
   });
 
-  it.each(['-1', '1Zi', 'abc', '', '1 G G', '1e9', 'Gi', -5, 1.5, Number.NaN, '99999999999999P'])('rejects %s', (input) => {
-    expect(parseBytes(input)).toBeUndefined();
-  });
+  it.each(['-1', '1Zi', 'abc', '', '1 G G', '1e9', 'Gi', -5, 1.5, Number.NaN, '99999999999999P'])(
+    'rejects %s',
+    (input) => {
+      expect(parseBytes(input)).toBeUndefined();
+    },
+  );
 });
 
 describe('parseNanoCpus', () => {
