@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** The label every Docker object a test creates carries, with the run id as its value. */
-export const TEST_RUN_LABEL = 'io.swarmkeeper.test-run';
+export const TEST_RUN_LABEL = 'test.swarmkeeper.run';
 
 export function testRunId(): string {
   const id = process.env.SWARMKEEPER_TEST_RUN;
