@@ -19,6 +19,15 @@ export const ERROR_CODES = {
   NOT_FOUND: 'SK_NOT_FOUND',
   CONFIG: 'SK_CONFIG',
   USAGE: 'SK_USAGE',
+  DOCKER_UNAVAILABLE: 'SK_DOCKER_UNAVAILABLE',
+  DOCKER_OUT_OF_SEQUENCE: 'SK_DOCKER_OUT_OF_SEQUENCE',
+  DOCKER_IN_USE: 'SK_DOCKER_IN_USE',
+  DOCKER_CONFLICT: 'SK_DOCKER_CONFLICT',
+  DOCKER_NOT_FOUND: 'SK_DOCKER_NOT_FOUND',
+  DOCKER_REJECTED: 'SK_DOCKER_REJECTED',
+  DOCKER_ENGINE: 'SK_DOCKER_ENGINE',
+  NOT_OWNED: 'SK_NOT_OWNED',
+  ACTUATION_TIMEOUT: 'SK_ACTUATION_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -98,6 +107,96 @@ export class UsageError extends SwarmkeeperError {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/** The codes a {@link DockerRequestError} can carry. */
+export type DockerErrorCode =
+  | typeof ERROR_CODES.DOCKER_UNAVAILABLE
+  | typeof ERROR_CODES.DOCKER_OUT_OF_SEQUENCE
+  | typeof ERROR_CODES.DOCKER_IN_USE
+  | typeof ERROR_CODES.DOCKER_CONFLICT
+  | typeof ERROR_CODES.DOCKER_NOT_FOUND
+  | typeof ERROR_CODES.DOCKER_REJECTED
+  | typeof ERROR_CODES.DOCKER_ENGINE;
+
+/**
+ * Codes after which the same request may succeed later without anyone changing the manifest: the
+ * engine comes back, the caller re-reads the version, the services move off a config.
+ */
+const RETRYABLE_DOCKER_CODES: ReadonlySet<DockerErrorCode> = new Set([
+  ERROR_CODES.DOCKER_UNAVAILABLE,
+  ERROR_CODES.DOCKER_OUT_OF_SEQUENCE,
+  ERROR_CODES.DOCKER_IN_USE,
+  ERROR_CODES.DOCKER_ENGINE,
+]);
+
+/**
+ * A Docker Engine request that failed, sorted by what the caller should do about it. `operation`
+ * names what was being done (`remove config skx-conf-1a2b3c4d`); `engineMessage` is the engine's
+ * own words when it answered at all.
+ */
+export class DockerRequestError extends SwarmkeeperError {
+  readonly code: DockerErrorCode;
+  readonly operation: string;
+  readonly statusCode: number | undefined;
+  readonly engineMessage: string | undefined;
+
+  constructor(
+    code: DockerErrorCode,
+    operation: string,
+    details: { statusCode?: number; engineMessage?: string; cause?: unknown } = {},
+  ) {
+    const reason = details.engineMessage ?? DEFAULT_DOCKER_REASONS[code];
+    super(`${operation}: ${reason}`, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'DockerRequestError';
+    this.code = code;
+    this.operation = operation;
+    this.statusCode = details.statusCode;
+    this.engineMessage = details.engineMessage;
+  }
+
+  /** True when retrying later (with backoff, re-reading first) can succeed. */
+  get retryable(): boolean {
+    return RETRYABLE_DOCKER_CODES.has(this.code);
+  }
+}
+
+const DEFAULT_DOCKER_REASONS: Readonly<Record<DockerErrorCode, string>> = {
+  [ERROR_CODES.DOCKER_UNAVAILABLE]: 'the Docker engine cannot be reached',
+  [ERROR_CODES.DOCKER_OUT_OF_SEQUENCE]: 'update out of sequence',
+  [ERROR_CODES.DOCKER_IN_USE]: 'still in use',
+  [ERROR_CODES.DOCKER_CONFLICT]: 'an object with that name already exists',
+  [ERROR_CODES.DOCKER_NOT_FOUND]: 'no such object',
+  [ERROR_CODES.DOCKER_REJECTED]: 'rejected by the engine',
+  [ERROR_CODES.DOCKER_ENGINE]: 'the engine failed the request',
+};
+
+/**
+ * Refusal to remove or prune a Docker object that does not carry both `io.swarmkeeper.managed=true`
+ * and this deployment's `io.swarmkeeper.owner`: a safety net under the controller's own checks.
+ */
+export class NotOwnedError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.NOT_OWNED;
+  constructor(
+    readonly subject: string,
+    readonly owner: string,
+  ) {
+    super(`${subject} is not managed by swarmkeeper with owner "${owner}"; refusing to remove it`);
+    this.name = 'NotOwnedError';
+  }
+}
+
+/** Something the actuator waits for on the engine (endpoints draining off a network) did not happen in time. */
+export class ActuationTimeoutError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.ACTUATION_TIMEOUT;
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+    detail: string,
+  ) {
+    super(`${operation}: not done after ${timeoutMs} ms (${detail})`);
+    this.name = 'ActuationTimeoutError';
   }
 }
 

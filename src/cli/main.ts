@@ -12,6 +12,11 @@ import { runApply } from './commands/apply.js';
 import { runDelete } from './commands/delete.js';
 import { runGet } from './commands/get.js';
 import { runValidate } from './commands/validate.js';
+import { runDiff } from './commands/diff.js';
+import { runPrune } from './commands/prune.js';
+import { runStatus } from './commands/status.js';
+import { createLogger } from '../log.js';
+import { runController } from '../main.js';
 import { OUTPUT_FORMATS } from './format.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 
@@ -93,6 +98,47 @@ export async function main(
     });
 
   program
+    .command('run')
+    .description('Run the controller: keep the Swarm at the desired state until SIGTERM')
+    .option('--once', 'make one pass over every resource, then exit')
+    .action(async (options: { once?: boolean }) => {
+      const settings = config();
+      const log = createLogger(settings.SWARMKEEPER_LOG_LEVEL);
+      await runController(settings, { once: options.once ?? false, log, stopSignal: stopSignal() });
+    });
+
+  program
+    .command('status')
+    .description('Print every resource with its sync and health, as the controller last wrote them')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
+    )
+    .action(async (options: { output: 'table' | 'json' }) =>
+      withStore((store) => runStatus(store, io, { output: options.output })),
+    );
+
+  program
+    .command('diff')
+    .description(
+      'Print field-level differences between manifests and the live Swarm; exit 1 when they differ',
+    )
+    .requiredOption('-f, --filename <path...>', 'file, folder or - for stdin')
+    .option('-R, --recursive', 'descend into sub-folders')
+    .action(async (options: { filename: string[]; recursive?: boolean }) => {
+      exitCode = await runDiff(io, { ...options, owner: config().SWARMKEEPER_PREFIX });
+    });
+
+  program
+    .command('prune')
+    .description(
+      'Show the prune guard; with --confirm, let the controller remove objects of deleted resources',
+    )
+    .option('--confirm', 'release the guard')
+    .action(async (options: { confirm?: boolean }) =>
+      withStore((store) => runPrune(store, io, { confirm: options.confirm ?? false })),
+    );
+
+  program
     .command('schema')
     .description('Print the JSON Schema of manifests, for yaml-language-server and other editors')
     .action(() => {
@@ -105,6 +151,14 @@ export async function main(
   } catch (error) {
     return reportFailure(error, io);
   }
+}
+
+/** Resolves on the first SIGTERM or SIGINT: the controller then drains and exits 0. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
 }
 
 /** The one place a CLI failure is reported: once, on stderr, with its code. */

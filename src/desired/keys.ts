@@ -5,6 +5,8 @@
  *   <prefix>:status:<Kind>:<name>    HASH, written by the controller
  *   <prefix>:changes                 PUBLISH channel; every CLI write announces `Kind/name` here
  *   <prefix>:generation              STRING counter, bumped by every store write (apply, delete)
+ *   <prefix>:journal:Network:<name> STRING (JSON), the progress of a network recreate, kept until it completes
+ *   <prefix>:guard                   HASH, the prune guard the controller sets when the desired set collapses
  */
 import type { Kind } from '../resources/kinds/index.js';
 import { isKind } from '../resources/kinds/index.js';
@@ -45,6 +47,16 @@ export class KeySpace {
   /** Counter every store write bumps, so a listing read in several batches can tell it saw one state. */
   get generation(): string {
     return `${this.prefix}:generation`;
+  }
+
+  /** Set while removals are held back because the desired set emptied or halved at once. */
+  get guard(): string {
+    return `${this.prefix}:guard`;
+  }
+
+  /** The network-recreate journal of `name`: written before the first change, cleared after the last. */
+  networkJournal(name: string): string {
+    return `${this.prefix}:journal:Network:${name}`;
   }
 
   /** The keyspace-notification channel pattern for desired records on database `db`. */

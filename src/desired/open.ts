@@ -1,5 +1,6 @@
-/** Composes the Redis-backed desired store from the parsed configuration. */
+/** Composes the Redis-backed desired store (and, for the controller, its journal) from the parsed configuration. */
 import type { Config } from '../config.js';
+import { RedisNetworkRecreateJournal, type NetworkRecreateJournal } from './journal.js';
 import { KeySpace } from './keys.js';
 import { createRedis, type RedisMode } from './redis-connection.js';
 import { RedisDesiredStore, type StoreNotice } from './redis-store.js';
@@ -14,15 +15,29 @@ export async function openDesiredStore(
   mode: RedisMode,
   options: OpenStoreOptions = {},
 ): Promise<RedisDesiredStore> {
+  return (await openControllerState(config, mode, options)).store;
+}
+
+export interface ControllerState {
+  readonly store: RedisDesiredStore;
+  readonly journal: NetworkRecreateJournal;
+}
+
+/** The store plus the network-recreate journal on the same connection; closing the store closes both. */
+export async function openControllerState(
+  config: Config,
+  mode: RedisMode,
+  options: OpenStoreOptions = {},
+): Promise<ControllerState> {
   const redis = await createRedis({
     url: config.REDIS_URL,
     mode,
     connectionName: `swarmkeeper-${mode}`,
     ...(config.REDIS_PASSWORD_FILE !== undefined && { passwordFile: config.REDIS_PASSWORD_FILE }),
   });
-  return new RedisDesiredStore({
-    redis,
-    keys: new KeySpace(config.SWARMKEEPER_PREFIX),
-    ...(options.onNotice && { onNotice: options.onNotice }),
-  });
+  const keys = new KeySpace(config.SWARMKEEPER_PREFIX);
+  return {
+    store: new RedisDesiredStore({ redis, keys, ...(options.onNotice && { onNotice: options.onNotice }) }),
+    journal: new RedisNetworkRecreateJournal({ redis, keys }),
+  };
 }

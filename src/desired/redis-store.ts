@@ -23,6 +23,7 @@ import type {
   ApplyResult,
   DesiredChange,
   DesiredStore,
+  PruneGuard,
   ResourceStatus,
   StoredRecord,
   WatchOptions,
@@ -195,6 +196,53 @@ export class RedisDesiredStore implements DesiredStore {
     if (Object.keys(fields).length === 0) return;
     await guard(`write status of ${kind}/${name}`, async () => {
       await this.redis.hset(this.keys.status(kind, name), fields);
+    });
+  }
+
+  async clearStatus(kind: Kind, name: string): Promise<void> {
+    await guard(`clear status of ${kind}/${name}`, async () => {
+      await this.redis.del(this.keys.status(kind, name));
+    });
+  }
+
+  async readStatuses(refs: readonly { kind: Kind; name: string }[]): Promise<Map<string, ResourceStatus>> {
+    return guard('read statuses', async () => {
+      const statuses = new Map<string, ResourceStatus>();
+      for (let start = 0; start < refs.length; start += STATUS_BATCH) {
+        const batch = refs.slice(start, start + STATUS_BATCH);
+        const pipeline = this.redis.pipeline();
+        for (const ref of batch) pipeline.hgetall(this.keys.status(ref.kind, ref.name));
+        const replies = (await pipeline.exec()) ?? [];
+        batch.forEach((ref, index) => {
+          const [error, hash] = replies[index] ?? [null, undefined];
+          if (error || !isStringRecord(hash)) return;
+          const status = decodeStatus(hash);
+          if (status) statuses.set(`${ref.kind}/${ref.name}`, status);
+        });
+      }
+      return statuses;
+    });
+  }
+
+  async readGuard(): Promise<PruneGuard | undefined> {
+    return guard('read the prune guard', async () => decodeGuard(await this.redis.hgetall(this.keys.guard)));
+  }
+
+  async writeGuard(pruneGuard: PruneGuard): Promise<void> {
+    await guard('write the prune guard', async () => {
+      await this.redis.hset(this.keys.guard, {
+        state: pruneGuard.state,
+        reason: pruneGuard.reason,
+        since: pruneGuard.since,
+        desiredCount: String(pruneGuard.desiredCount),
+        previousCount: String(pruneGuard.previousCount),
+      });
+    });
+  }
+
+  async clearGuard(): Promise<void> {
+    await guard('clear the prune guard', async () => {
+      await this.redis.del(this.keys.guard);
     });
   }
 
@@ -524,6 +572,19 @@ function compareRecords(a: StoredRecord, b: StoredRecord): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const STATUS_BATCH = 500;
+
+function decodeGuard(hash: Record<string, string>): PruneGuard | undefined {
+  if (hash.state !== 'held' && hash.state !== 'confirmed') return undefined;
+  return {
+    state: hash.state,
+    reason: hash.reason ?? '',
+    since: hash.since ?? '',
+    desiredCount: Number(hash.desiredCount ?? 0),
+    previousCount: Number(hash.previousCount ?? 0),
+  };
 }
 
 async function guard<T>(what: string, task: () => Promise<T>): Promise<T> {

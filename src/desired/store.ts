@@ -55,6 +55,20 @@ export interface ResourceStatus {
   readonly lastDrift?: readonly DriftEntry[];
 }
 
+/**
+ * Removals held back: the desired set emptied, or lost more than half its resources in one
+ * change, while managed objects exist. Cleared by `swarmkeeper prune --confirm`.
+ */
+export interface PruneGuard {
+  /** `held` blocks removals; `confirmed` lets the controller accept the current desired set. */
+  readonly state: 'held' | 'confirmed';
+  readonly reason: string;
+  /** ISO 8601. */
+  readonly since: string;
+  readonly desiredCount: number;
+  readonly previousCount: number;
+}
+
 export interface DesiredChange {
   /** As spelled in the key; may be an unknown kind, which readers report as Invalid. */
   readonly kind: string;
@@ -82,5 +96,12 @@ export interface DesiredStore {
   watch(options: WatchOptions): Observable<DesiredChange>;
   readStatus(kind: Kind, name: string): Promise<ResourceStatus | undefined>;
   writeStatus(kind: Kind, name: string, status: ResourceStatus): Promise<void>;
+  /** Forgets the status of a resource whose record and object are both gone. */
+  clearStatus(kind: Kind, name: string): Promise<void>;
+  /** Statuses of many resources in one round trip; missing ones are absent from the map (keyed `Kind/name`). */
+  readStatuses(refs: readonly { kind: Kind; name: string }[]): Promise<Map<string, ResourceStatus>>;
+  readGuard(): Promise<PruneGuard | undefined>;
+  writeGuard(guard: PruneGuard): Promise<void>;
+  clearGuard(): Promise<void>;
   close(): Promise<void>;
 }

@@ -19,6 +19,9 @@ export const DEFAULT_NETWORK_DRIVER = 'overlay';
 /** A Volume with no `driver` uses `local`, the engine's own default. */
 export const DEFAULT_VOLUME_DRIVER = 'local';
 
+/** What deleting a Volume resource does to the volume: keep it. */
+export const DEFAULT_RECLAIM_POLICY = 'Retain';
+
 /** A Container with no `restart` gets `no`, as `docker run` does; the controller restarts it instead. */
 export const DEFAULT_CONTAINER_RESTART = 'no';
 

@@ -1,7 +1,8 @@
 /** Volume resource → VolumeCreateOptions, and the diff against `docker volume inspect`. */
 import type { VolumeCreateOptions, VolumeInspectInfo } from 'dockerode';
+import { LABELS } from '../resources/metadata.js';
 import type { ResourceOf } from '../resources/resource.js';
-import { DEFAULT_VOLUME_DRIVER } from './defaults.js';
+import { DEFAULT_RECLAIM_POLICY, DEFAULT_VOLUME_DRIVER } from './defaults.js';
 import {
   compareFields,
   diffLabels,
@@ -22,7 +23,10 @@ export function volumeCreateOptionsFor(resource: ResourceOf<'Volume'>): VolumeCr
     Name: resource.metadata.name,
     Driver: spec.driver ?? DEFAULT_VOLUME_DRIVER,
     ...optional('DriverOpts', driverOpts === undefined ? undefined : { ...driverOpts }),
-    Labels: ownedLabels(resource),
+    Labels: {
+      ...ownedLabels(resource),
+      [LABELS.reclaimPolicy]: spec.reclaimPolicy ?? DEFAULT_RECLAIM_POLICY,
+    },
   };
 }
 

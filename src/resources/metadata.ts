@@ -19,6 +19,16 @@ export const LABELS = {
   specHash: 'io.swarmkeeper.spec-hash',
   /** On realised configs and secrets: the resource name they realise (the object is `<name>-<hash8>`). */
   resource: 'io.swarmkeeper.resource',
+  /**
+   * The key prefix of the deployment that created the object. Several swarmkeeper deployments
+   * (or test runs) can share one Swarm; each removes only objects carrying its own prefix.
+   */
+  owner: 'io.swarmkeeper.owner',
+  /**
+   * On volumes: the reclaimPolicy when the volume was created. Docker cannot relabel a volume, so
+   * the controller prefers the policy of the resource it last saw and falls back to this label.
+   */
+  reclaimPolicy: 'io.swarmkeeper.reclaim-policy',
 } as const;
 
 /** Label and annotation keys people may not set themselves: the controller owns them. */

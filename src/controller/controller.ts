@@ -1,0 +1,240 @@
+/**
+ * The controller: desired-store changes, Docker events and a jittered resync, merged with rxjs
+ * into one stream of keys, fed to a keyed work queue whose workers run the reconciler. This is
+ * the one place that decides what a reconcile's outcome means for the log.
+ */
+import { merge, Subscription, type Observable } from 'rxjs';
+import type { DesiredChange, DesiredStore } from '../desired/store.js';
+import { SwarmkeeperError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DockerEvent } from '../observed/events.js';
+import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
+import { LABELS } from '../resources/metadata.js';
+import { systemClock, type Clock } from './clock.js';
+import { DesiredCache } from './desired-cache.js';
+import { keysForEvent } from './event-keys.js';
+import { PruneGate, RemovalGrace } from './prune-gate.js';
+import { Reconciler, type ActionExecutor } from './reconciler.js';
+import { resyncTicks } from './resync.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { StatusWriter } from './status-writer.js';
+import { WorkQueue, type ReconcileOutcome } from './workqueue.js';
+
+export interface ControllerOptions {
+  readonly store: DesiredStore;
+  readonly reader: ObservedReader;
+  readonly executor: ActionExecutor;
+  /** Docker events, with `relist` after every (re)connect. */
+  readonly events: Observable<DockerEvent>;
+  readonly log: Logger;
+  /** This deployment's key prefix, carried by every object it creates. */
+  readonly owner: string;
+  readonly resyncMs: number;
+  readonly concurrency?: number;
+  readonly clock?: Clock;
+  /** Work to finish before the first sync, e.g. resuming interrupted network recreates. */
+  readonly beforeFirstSync?: () => Promise<void>;
+}
+
+const DEFAULT_CONCURRENCY = 4;
+/** The store's own full SCAN backs up notifications; the controller's resync relists anyway. */
+const STORE_RESCAN_FACTOR = 4;
+
+export class Controller {
+  private readonly cache: DesiredCache;
+  private readonly snapshots: SnapshotCache;
+  private readonly status: StatusWriter;
+  private readonly queue: WorkQueue<string>;
+  private readonly reconciler: Reconciler;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly gate: PruneGate;
+  private subscription: Subscription | undefined;
+  private firstSyncDone = false;
+  private storeDown = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.log = options.log;
+    this.clock = options.clock ?? systemClock;
+    this.cache = new DesiredCache(options.store);
+    this.snapshots = new SnapshotCache(options.reader);
+    this.status = new StatusWriter(options.store);
+    this.gate = new PruneGate(options.store);
+    this.reconciler = new Reconciler({
+      cache: this.cache,
+      snapshots: this.snapshots,
+      reader: options.reader,
+      executor: options.executor,
+      status: this.status,
+      gate: this.gate,
+      grace: new RemovalGrace(this.clock),
+      log: options.log,
+      owner: options.owner,
+      enqueue: (key) => this.queue.add(key),
+    });
+    this.queue = new WorkQueue<string>({
+      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      clock: this.clock,
+      handler: (key) => this.reconciler.reconcile(key),
+      onOutcome: (outcome) => this.onOutcome(outcome),
+    });
+  }
+
+  /** True once the first full sync has been queued: the controller knows both sides. */
+  get synced(): boolean {
+    return this.firstSyncDone;
+  }
+
+  get queueDepth(): number {
+    return this.queue.depth;
+  }
+
+  /** Starts the sources and the first full sync; resolves once that sync is queued. */
+  async start(): Promise<void> {
+    await this.options.beforeFirstSync?.();
+    await this.fullSync('startup');
+    this.firstSyncDone = true;
+    this.subscription = merge(
+      this.options.store.watch({ rescanIntervalMs: this.options.resyncMs * STORE_RESCAN_FACTOR }),
+      this.options.events,
+      resyncTicks({ periodMs: this.options.resyncMs, clock: this.clock }),
+    ).subscribe({
+      next: (item) => this.onSource(item),
+      error: (error: unknown) => this.log.error({ err: describeError(error) }, 'source failed'),
+    });
+  }
+
+  /** One pass over everything, for `run --once`: resolves when no work is queued or running. */
+  async runOnce(): Promise<void> {
+    await this.options.beforeFirstSync?.();
+    await this.fullSync('once');
+    this.firstSyncDone = true;
+    await this.queue.whenIdle();
+  }
+
+  /** Resolves when the queue has nothing queued or running (timed requeues aside). */
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish (bounded), and flushes held-back status. */
+  async stop(drainTimeoutMs = 10_000): Promise<boolean> {
+    this.subscription?.unsubscribe();
+    const drained = await this.queue.shutdown({ drainTimeoutMs });
+    await this.status.flush();
+    return drained;
+  }
+
+  private onSource(item: DesiredChange | DockerEvent | void): void {
+    if (item === undefined) {
+      void this.fullSync('resync');
+      return;
+    }
+    if ('via' in item) {
+      void this.onDesiredChange(item);
+      return;
+    }
+    this.snapshots.invalidate();
+    if (item.type === 'relist') {
+      void this.fullSync(`docker-${item.reason}`);
+      return;
+    }
+    const keys = keysForEvent(item);
+    if ('allOf' in keys) {
+      for (const resource of this.cache.resources(keys.allOf))
+        this.queue.add(`Service/${resource.metadata.name}`);
+    } else {
+      for (const key of keys.keys) this.queue.add(key);
+    }
+  }
+
+  private async onDesiredChange(change: DesiredChange): Promise<void> {
+    try {
+      await this.cache.refresh(change.kind, change.name);
+      this.storeUp();
+    } catch (error) {
+      this.storeUnavailable(error);
+    }
+    this.queue.add(`${change.kind}/${change.name}`);
+  }
+
+  /** Relists both sides and queues every key either side knows. Never throws. */
+  private async fullSync(reason: string): Promise<void> {
+    try {
+      await this.cache.refreshAll();
+      this.gate.observeCount(this.cache.size);
+      this.storeUp();
+      await this.status.flush();
+    } catch (error) {
+      // Keep repairing from the cached desired state; the next resync tries Redis again.
+      this.storeUnavailable(error);
+    }
+    let owned: string[] = [];
+    try {
+      this.snapshots.invalidate();
+      owned = ownedKeys(await this.snapshots.get(), this.options.owner);
+    } catch (error) {
+      this.log.warn({ err: describeError(error), reason }, 'docker unavailable');
+    }
+    const keys = new Set([...this.cache.keys(), ...owned]);
+    this.log.debug({ reason, keys: keys.size }, 'full sync');
+    for (const key of keys) this.queue.add(key);
+  }
+
+  private storeUnavailable(error: unknown): void {
+    if (this.storeDown) return;
+    this.storeDown = true;
+    this.log.error({ err: describeError(error) }, 'desired store unavailable; repairing from cached state');
+  }
+
+  private storeUp(): void {
+    if (!this.storeDown) return;
+    this.storeDown = false;
+    this.log.info({ heldBackStatus: this.status.heldBack }, 'desired store available again');
+  }
+
+  /** The one place a reconcile's outcome is logged. */
+  private onOutcome(outcome: ReconcileOutcome<string>): void {
+    const [kind, ...rest] = outcome.key.split('/');
+    const fields = { kind, name: rest.join('/'), durationMs: Math.round(outcome.durationMs) };
+    const { result } = outcome;
+    if (result.type === 'retry' || result.type === 'terminal') {
+      const error = result.error;
+      const code = error instanceof SwarmkeeperError ? error.code : undefined;
+      const log = result.type === 'retry' ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
+      log(
+        {
+          ...fields,
+          err: describeError(error),
+          code,
+          retries: outcome.retries,
+          requeueInMs: outcome.requeueInMs,
+        },
+        'reconcile failed',
+      );
+      return;
+    }
+    this.log.debug({ ...fields, result: result.type }, 'reconciled');
+  }
+}
+
+/** Keys of every object this deployment owns, so deleted resources get their objects removed. */
+function ownedKeys(snapshot: ObservedSnapshot, owner: string): string[] {
+  const owns = (labels: Readonly<Record<string, string>> | null | undefined): boolean =>
+    labels?.[LABELS.managed] === 'true' && labels[LABELS.owner] === owner;
+  const keys: string[] = [];
+  for (const [name, service] of snapshot.services) if (owns(service.labels)) keys.push(`Service/${name}`);
+  for (const [name, network] of snapshot.networks) if (owns(network.Labels)) keys.push(`Network/${name}`);
+  for (const [name, volume] of snapshot.volumes) if (owns(volume.Labels)) keys.push(`Volume/${name}`);
+  for (const [name, container] of snapshot.containers)
+    if (owns(container.Labels)) keys.push(`Container/${name}`);
+  for (const config of snapshot.configs.values()) {
+    const resource = config.Spec?.Labels?.[LABELS.resource];
+    if (resource && owns(config.Spec?.Labels)) keys.push(`Config/${resource}`);
+  }
+  for (const secret of snapshot.secrets.values()) {
+    const resource = secret.Spec?.Labels?.[LABELS.resource];
+    if (resource && owns(secret.Spec?.Labels)) keys.push(`Secret/${resource}`);
+  }
+  return keys;
+}

@@ -1,0 +1,97 @@
+/**
+ * The controller's copy of the desired store, kept current by change notifications and full
+ * relists. Reconciles read from here, so Redis being slow or briefly away does not stop repairs.
+ */
+import type { DesiredStore, StoredRecord } from '../desired/store.js';
+import { isKind, type Kind } from '../resources/kinds/index.js';
+import type { Resource } from '../resources/resource.js';
+
+export function recordKey(record: StoredRecord): string {
+  return record.ok
+    ? `${record.resource.kind}/${record.resource.metadata.name}`
+    : `${record.kind}/${record.name}`;
+}
+
+export class DesiredCache {
+  private records = new Map<string, StoredRecord>();
+  /**
+   * The last valid version of each resource seen, kept after its record is deleted or turns
+   * invalid: removal needs to know what the deleted resource asked for (a volume's reclaimPolicy).
+   */
+  private readonly lastValid = new Map<string, Resource>();
+  private loaded = false;
+
+  constructor(private readonly store: DesiredStore) {}
+
+  /** True once a full list has succeeded. */
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Replaces the whole cache from one consistent listing; returns the keys that changed or vanished. */
+  async refreshAll(): Promise<string[]> {
+    const listed = await this.store.list();
+    const next = new Map(listed.map((r) => [recordKey(r), r] as const));
+    const changed: string[] = [];
+    for (const [key, record] of next) {
+      if (!sameRecord(this.records.get(key), record)) changed.push(key);
+      this.remember(key, record);
+    }
+    for (const key of this.records.keys()) if (!next.has(key)) changed.push(key);
+    this.records = next;
+    this.loaded = true;
+    return changed;
+  }
+
+  /** Re-reads one record after a change notification. */
+  async refresh(kind: string, name: string): Promise<void> {
+    const key = `${kind}/${name}`;
+    if (!isKind(kind)) {
+      // Unknown kinds are listed so `status` can show them, but only a full list reads them.
+      return;
+    }
+    const record = await this.store.get(kind, name);
+    if (record) {
+      this.records.set(key, record);
+      this.remember(key, record);
+    } else this.records.delete(key);
+  }
+
+  get(key: string): StoredRecord | undefined {
+    return this.records.get(key);
+  }
+
+  lastValidResource(key: string): Resource | undefined {
+    return this.lastValid.get(key);
+  }
+
+  keys(): string[] {
+    return [...this.records.keys()];
+  }
+
+  all(): StoredRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Valid resources of one kind. */
+  resources<K extends Kind>(kind: K): Extract<Resource, { kind: K }>[] {
+    const out: Extract<Resource, { kind: K }>[] = [];
+    for (const record of this.records.values()) {
+      if (record.ok && record.resource.kind === kind)
+        out.push(record.resource as Extract<Resource, { kind: K }>);
+    }
+    return out;
+  }
+
+  private remember(key: string, record: StoredRecord): void {
+    if (record.ok) this.lastValid.set(key, record.resource);
+  }
+}
+
+function sameRecord(a: StoredRecord | undefined, b: StoredRecord): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
