@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `npm run demo`: bring up the lab, apply manifests/examples/local and show what the store holds.
+# `npm run demo`: bring up the lab, apply manifests/examples/local, and run the controller in the
+# foreground with readable logs. Break things from another terminal and watch them get repaired.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO_ROOT=/tmp/swarmkeeper-demo
 export SWARMKEEPER_PREFIX=${SWARMKEEPER_PREFIX:-swarmkeeper-demo}
+export SWARMKEEPER_RESYNC_SECONDS=${SWARMKEEPER_RESYNC_SECONDS:-30}
 
 bash scripts/lab.sh up
 mkdir -p "$DEMO_ROOT/nfs" "$DEMO_ROOT/etc-jupyterhub"
@@ -17,15 +19,26 @@ sk validate -f manifests/examples/local
 echo "== swarmkeeper apply -f manifests/examples/local"
 sk apply -f manifests/examples/local
 echo "== swarmkeeper get"
-sk get
-echo "== swarmkeeper get Service nginx -o yaml"
-sk get Service nginx -o yaml
+sk get || true
 
 cat <<TXT
 
-Desired state lives in Redis under the prefix "$SWARMKEEPER_PREFIX". Try:
+The controller starts below and converges the Swarm. From another terminal, try:
+  docker service rm nginx                                   # recreated within milliseconds
+  docker service scale jupyterhubserver=3                   # scaled back to 1
+  docker service update --env-add FOO=bar nginx             # reverted
+  docker stop letsencrypt-nginx                             # started again
   redis-cli HSET $SWARMKEEPER_PREFIX:desired:Service:nginx replicas 2
-  redis-cli HSET $SWARMKEEPER_PREFIX:desired:User:carol email carol@example.org quota 2Gi
-  redis-cli HSET $SWARMKEEPER_PREFIX:desired:Service:nginx replicas two    # then: get shows it Invalid, naming spec.replicas
-  SWARMKEEPER_PREFIX=$SWARMKEEPER_PREFIX node bin/swarmkeeper.js get
+  redis-cli HSET $SWARMKEEPER_PREFIX:desired:Config:nginx-conf data 'new content'   # services move to the new config
+  redis-cli HSET $SWARMKEEPER_PREFIX:desired:Service:nginx replicas two             # Invalid, naming spec.replicas
+  SWARMKEEPER_PREFIX=$SWARMKEEPER_PREFIX node bin/swarmkeeper.js status
+  SWARMKEEPER_PREFIX=$SWARMKEEPER_PREFIX node bin/swarmkeeper.js diff -f manifests/examples/local
+Stop with Ctrl-C: the controller drains and exits; the deployment keeps running.
+
 TXT
+if [ "${1:-}" = "--once" ]; then
+  sk run --once | npx pino-pretty --singleLine
+  sk status || true
+  exit 0
+fi
+exec node bin/swarmkeeper.js run | npx pino-pretty --singleLine

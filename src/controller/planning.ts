@@ -16,7 +16,7 @@ import {
   type ObservedPayload,
   type ReconcileContext,
 } from '../reconcile/index.js';
-import { LABELS } from '../resources/metadata.js';
+import { ANNOTATIONS, LABELS } from '../resources/metadata.js';
 import type { Resource, ResourceOf } from '../resources/resource.js';
 import { containerHealth, presenceHealth, serviceHealth, type HealthReport } from './health.js';
 
@@ -69,6 +69,20 @@ export async function planResource(
   view: ObservedView,
   context: ReconcileContext,
 ): Promise<PlannedResource> {
+  const foreign = foreignOwner(resource, view);
+  if (foreign !== undefined) {
+    return {
+      actions: [
+        {
+          type: 'conflict',
+          reason:
+            `${resource.kind} "${resource.metadata.name}" belongs to the swarmkeeper deployment with prefix ` +
+            `"${foreign}"; set the annotation ${ANNOTATIONS.adopt}: "true" to take it over`,
+        },
+      ],
+      health: presenceHealth(true),
+    };
+  }
   const { snapshot } = view;
   switch (resource.kind) {
     case 'Service': {
@@ -131,6 +145,28 @@ function payloadVersions(
       o.Spec?.Name === current ||
       (o.Spec?.Labels?.[LABELS.resource] === resource.metadata.name && o.Spec.Labels[LABELS.owner] === owner),
   );
+}
+
+/**
+ * The owner prefix of an object another swarmkeeper deployment made under this resource's name.
+ * Two deployments sharing a Swarm must not fight over one object, so that is a Conflict too.
+ */
+function foreignOwner(resource: DockerResource, view: ObservedView): string | undefined {
+  if (resource.metadata.annotations?.[ANNOTATIONS.adopt] === 'true') return undefined;
+  const { snapshot } = view;
+  const name = resource.metadata.name;
+  const labels: Readonly<Record<string, string>> | null | undefined =
+    resource.kind === 'Service'
+      ? snapshot.services.get(name)?.labels
+      : resource.kind === 'Network'
+        ? snapshot.networks.get(name)?.Labels
+        : resource.kind === 'Volume'
+          ? snapshot.volumes.get(name)?.Labels
+          : resource.kind === 'Container'
+            ? snapshot.containers.get(name)?.Labels
+            : undefined;
+  const owner = labels?.[LABELS.owner];
+  return labels?.[LABELS.managed] === 'true' && owner !== undefined && owner !== view.owner ? owner : undefined;
 }
 
 function eligibleNode(node: { state: string; availability: string }): boolean {

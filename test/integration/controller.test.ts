@@ -3,10 +3,15 @@
  * the Swarm out of band, and waits for the repair.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NETWORK_RECREATE_FAULTS } from '../../src/actuate/index.js';
 import { LABELS } from '../../src/resources/metadata.js';
+import { toManifest } from '../../src/resources/resource.js';
+import { runCli } from '../support/cli.js';
 import { ControllerLab } from '../support/controller.js';
 import { testDocker } from '../support/docker-cleanup.js';
 import { eventually } from '../support/eventually.js';
@@ -386,5 +391,42 @@ describe('the controller stays safe', () => {
       .filter((line) => line.includes(lab.names))
       .filter((line) => /^(service|network|config) (create|update|remove|destroy)/.test(line));
     expect(writes).toEqual([]);
+  });
+});
+
+describe('status and diff', () => {
+  it('status shows sync and health; diff exits 0 when live matches and 1 naming the field when it drifts', async () => {
+    const name = lab.name('diffed');
+    const resource = lab.resource('Service', name, { ...SLEEPER, replicas: 1 });
+    await lab.apply(resource);
+    await lab.start();
+    await eventually(async () =>
+      expect((await lab.store.readStatus('Service', name))?.health).toBe('Healthy'),
+    );
+    const env = { REDIS_URL: 'redis://127.0.0.1:6379', SWARMKEEPER_PREFIX: lab.prefix };
+
+    const status = await runCli(['status'], env);
+    expect(status.stdout).toMatch(new RegExp(`Service\\s+${name}\\s+Synced\\s+Healthy`));
+    const json = JSON.parse((await runCli(['status', '-o', 'json'], env)).stdout) as {
+      resources: { name: string; sync: string }[];
+    };
+    expect(json.resources).toContainEqual(expect.objectContaining({ name, sync: 'Synced' }));
+
+    const dir = await mkdtemp(path.join(tmpdir(), 'sk-diff-'));
+    try {
+      const file = path.join(dir, 'svc.yaml');
+      await writeFile(file, JSON.stringify(toManifest(resource)));
+      const same = await runCli(['diff', '-f', file], env);
+      expect(same.code).toBe(0);
+
+      await lab.stopAll();
+      await docker('service', 'scale', '--detach', `${name}=2`);
+      const drifted = await runCli(['diff', '-f', file], env);
+      expect(drifted.code).toBe(1);
+      expect(drifted.stdout).toContain(`Service/${name}:`);
+      expect(drifted.stdout).toContain('spec.replicas: 2 → 1');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
