@@ -43,6 +43,8 @@ export interface ReconcilerOptions {
 const PENDING_RETRY_MS = 2_000;
 /** While a service's tasks start, look again to move health from Progressing to Healthy. */
 const PROGRESS_RECHECK_MS = 3_000;
+/** A volume in use waits for its users' sessions to end, which takes minutes, not seconds. */
+const VOLUME_IN_USE_RETRY_MS = 30_000;
 /** A config still mounted by a service cannot be removed yet; services move within seconds. */
 const PRUNE_RETRY_MS = 3_000;
 
@@ -140,6 +142,20 @@ export class Reconciler {
       );
     }
 
+    const unsafe = work.find((a) => a.type === 'recreate' && a.kind === 'Volume' && a.dataLoss === true);
+    if (unsafe) {
+      // The data of a plain local volume lives inside it: recreating would delete it.
+      await this.options.status.write(kind, name, {
+        sync: 'OutOfSync',
+        health: planned.health.health,
+        message: `volume options differ (${describePaths(drift)}) but recreating it would delete its data; remove it by hand to let swarmkeeper create it again`,
+        observedHash,
+        lastDrift: drift,
+        lastDriftAt: this.now(),
+      });
+      return ReconcileResult.done();
+    }
+
     let pruneBlocked = false;
     for (const action of work) {
       const recreatingNetwork = action.type === 'recreate' && action.kind === 'Network';
@@ -161,6 +177,17 @@ export class Reconciler {
         if (action.type === 'prune' && hasCode(error, ERROR_CODES.DOCKER_IN_USE)) {
           pruneBlocked = true;
           continue;
+        }
+        if (action.type === 'recreate' && action.kind === 'Volume' && hasCode(error, ERROR_CODES.DOCKER_IN_USE)) {
+          await this.options.status.write(kind, name, {
+            sync: 'OutOfSync',
+            health: planned.health.health,
+            message: `volume options differ (${describePaths(drift)}) but the volume is in use: ${describeError(error)}; it is recreated once nothing uses it`,
+            observedHash,
+            lastDrift: drift,
+            lastDriftAt: this.now(),
+          });
+          return ReconcileResult.requeueAfter(VOLUME_IN_USE_RETRY_MS);
         }
         this.options.snapshots.invalidate();
         await this.options.status.write(kind, name, {
@@ -283,6 +310,10 @@ export class Reconciler {
   private now(): string {
     return this.wallClock().toISOString();
   }
+}
+
+function describePaths(drift: readonly DriftEntry[]): string {
+  return drift.map((d) => d.path).join(', ');
 }
 
 function hasCode(error: unknown, code: string): boolean {

@@ -13,7 +13,7 @@ import { LABELS } from '../../src/resources/metadata.js';
 import { toManifest } from '../../src/resources/resource.js';
 import { runCli } from '../support/cli.js';
 import { ControllerLab } from '../support/controller.js';
-import { testDocker } from '../support/docker-cleanup.js';
+import { removeTestObjects, testDocker } from '../support/docker-cleanup.js';
 import { eventually } from '../support/eventually.js';
 import { TEST_RUN_LABEL, testRunId } from '../support/lab.js';
 
@@ -428,5 +428,67 @@ describe('status and diff', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('volumes', () => {
+  it('recreates an unused bind volume whose options drifted, and reports one in use as OutOfSync', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sk-vol-'));
+    try {
+      const name = lab.name('homes');
+      const opts = (device: string) => ({ driverOpts: { type: 'none', o: 'bind', device } });
+      await lab.apply(lab.resource('Volume', name, opts(`${dir}/a`)));
+      await lab.start();
+      const device = async (): Promise<string> =>
+        docker('volume', 'inspect', '-f', '{{.Options.device}}', name);
+      await eventually(async () => expect(await device()).toBe(`${dir}/a`));
+
+      await lab.apply(lab.resource('Volume', name, opts(`${dir}/b`)));
+      await eventually(async () => expect(await device()).toBe(`${dir}/b`));
+
+      await run('mkdir', ['-p', `${dir}/b`]);
+      const user = lab.name('user');
+      await docker(
+        'run',
+        '-d',
+        '--name',
+        user,
+        '--label',
+        `${TEST_RUN_LABEL}=${testRunId()}`,
+        '-v',
+        `${name}:/data`,
+        'local/busybox:1',
+        'sleep',
+        '3600',
+      );
+      await lab.apply(lab.resource('Volume', name, opts(`${dir}/c`)));
+      await eventually(async () => {
+        const status = await lab.store.readStatus('Volume', name);
+        expect(status?.sync).toBe('OutOfSync');
+        expect(status?.message).toContain('in use');
+      });
+      expect(await device()).toBe(`${dir}/b`);
+    } finally {
+      await lab.stopAll();
+      await removeTestObjects(lab.names);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never recreates a plain local volume, whose data lives inside it', async () => {
+    const name = lab.name('data');
+    await lab.apply(lab.resource('Volume', name, {}));
+    await lab.start();
+    await eventually(async () =>
+      expect(await docker('volume', 'inspect', '-f', '{{.Name}}', name)).toBe(name),
+    );
+    const created = await docker('volume', 'inspect', '-f', '{{.CreatedAt}}', name);
+    await lab.apply(lab.resource('Volume', name, { driverOpts: { type: 'tmpfs', device: 'tmpfs' } }));
+    await eventually(async () => {
+      const status = await lab.store.readStatus('Volume', name);
+      expect(status?.sync).toBe('OutOfSync');
+      expect(status?.message).toContain('delete its data');
+    });
+    expect(await docker('volume', 'inspect', '-f', '{{.CreatedAt}}', name)).toBe(created);
   });
 });
