@@ -15,6 +15,7 @@ import { runValidate } from './commands/validate.js';
 import { runDiff } from './commands/diff.js';
 import { runPrune } from './commands/prune.js';
 import { runStatus } from './commands/status.js';
+import { runSpawnerConfig } from './commands/homes.js';
 import { createLogger } from '../log.js';
 import { runController } from '../main.js';
 import { OUTPUT_FORMATS } from './format.js';
@@ -136,6 +137,16 @@ export async function main(
     .option('--confirm', 'release the guard')
     .action(async (options: { confirm?: boolean }) =>
       withStore((store) => runPrune(store, io, { confirm: options.confirm ?? false })),
+    );
+
+  const homes = program.command('homes').description('Per-user home folders');
+  homes
+    .command('spawner-config')
+    .description('Print the SwarmSpawner mounts snippet for jupyterhub_config.py from a HomeFolders resource')
+    .argument('<name>', 'HomeFolders resource name')
+    .option('--target <path>', 'where the folder appears in the notebook container', '/home/jovyan/work')
+    .action(async (name: string, options: { target: string }) =>
+      withStore((store) => runSpawnerConfig(store, io, { name, target: options.target })),
     );
 
   program
