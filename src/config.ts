@@ -22,6 +22,13 @@ const environmentSchema = z.object({
     )
     .default(DEFAULT_PREFIX),
   SWARMKEEPER_RESYNC_SECONDS: z.coerce.number().positive().max(86_400).default(30),
+  /** The `xfs_quota` command for HomeFolders with `quota.driver: xfs`; looked up on PATH unless absolute. */
+  SWARMKEEPER_XFS_QUOTA: z.string().min(1).default('xfs_quota'),
+  /** Keep /etc/projects and /etc/projid in step with the quotas swarmkeeper sets. */
+  SWARMKEEPER_XFS_MANAGE_FILES: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   SWARMKEEPER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),

@@ -28,6 +28,16 @@ export const ERROR_CODES = {
   DOCKER_ENGINE: 'SK_DOCKER_ENGINE',
   NOT_OWNED: 'SK_NOT_OWNED',
   ACTUATION_TIMEOUT: 'SK_ACTUATION_TIMEOUT',
+  HOME_UNSAFE_PATH: 'SK_HOME_UNSAFE_PATH',
+  HOME_CONFLICT: 'SK_HOME_CONFLICT',
+  HOME_ROOT_UNAVAILABLE: 'SK_HOME_ROOT_UNAVAILABLE',
+  UNAUTHORIZED: 'SK_UNAUTHORIZED',
+  RATE_LIMITED: 'SK_RATE_LIMITED',
+  HTTP_REQUEST: 'SK_HTTP_REQUEST',
+  QUOTA_COMMAND: 'SK_QUOTA_COMMAND',
+  QUOTA_REPORT: 'SK_QUOTA_REPORT',
+  QUOTA_INVALID_ENTRY: 'SK_QUOTA_INVALID_ENTRY',
+  QUOTA_IDS_EXHAUSTED: 'SK_QUOTA_IDS_EXHAUSTED',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -197,6 +207,151 @@ export class ActuationTimeoutError extends SwarmkeeperError {
   ) {
     super(`${operation}: not done after ${timeoutMs} ms (${detail})`);
     this.name = 'ActuationTimeoutError';
+  }
+}
+
+/**
+ * A name that would not land as one entry directly under a HomeFolders root (`..`, `a/b`, NUL,
+ * a leading dot, too long). Refused before any filesystem call is made with it.
+ */
+export class HomeUnsafePathError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.HOME_UNSAFE_PATH;
+  constructor(
+    readonly segment: string,
+    readonly reason: string,
+  ) {
+    super(`refusing home folder path ${JSON.stringify(segment)}: ${reason}`);
+    this.name = 'HomeUnsafePathError';
+  }
+}
+
+/**
+ * Something other than what the controller would have made sits at a home folder or e-mail file
+ * path (a symlink, a file where a folder belongs). Never followed or touched; a person decides.
+ */
+export class HomeConflictError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.HOME_CONFLICT;
+  constructor(
+    readonly path: string,
+    readonly found: string,
+  ) {
+    super(`${path}: found ${found}; refusing to follow or change it`);
+    this.name = 'HomeConflictError';
+  }
+}
+
+/**
+ * The HomeFolders root is missing or not a directory. Never created by the controller: an
+ * unmounted NFS export would otherwise fill the local disk with empty home folders.
+ */
+export class HomeRootUnavailableError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.HOME_ROOT_UNAVAILABLE;
+  constructor(
+    readonly root: string,
+    detail: string,
+    options?: { cause: unknown },
+  ) {
+    super(`home folder root ${root} is unavailable: ${detail}`, options);
+    this.name = 'HomeRootUnavailableError';
+  }
+}
+
+/** An HTTP API request without a valid bearer token. The answer never says what was wrong with it. */
+export class UnauthorizedError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.UNAUTHORIZED;
+  constructor() {
+    super('a valid bearer token is required');
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/** A client sent HTTP API requests faster than its rate allows; it may try again after `retryAfterSeconds`. */
+export class RateLimitedError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.RATE_LIMITED;
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many requests; retry after ${retryAfterSeconds} s`);
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** The HTTP statuses an {@link HttpRequestError} answers with. */
+export type HttpRequestStatus = 400 | 404 | 405 | 409 | 413 | 415;
+
+/**
+ * An HTTP request the API refuses as sent: unknown path (404), wrong method (405, with the
+ * methods `allow`ed), body too large (413), wrong media type (415), malformed JSON (400), or a
+ * stored record it cannot safely build on (409).
+ */
+export class HttpRequestError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.HTTP_REQUEST;
+  constructor(
+    readonly status: HttpRequestStatus,
+    message: string,
+    readonly allow: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'HttpRequestError';
+  }
+}
+
+/**
+ * `xfs_quota` could not be run, exited non-zero, was killed, or reported that it touched no folder
+ * for a project it was asked to set up. `stderr` is xfs_quota's own words, trimmed and bounded.
+ */
+export class QuotaCommandError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.QUOTA_COMMAND;
+  constructor(
+    readonly operation: string,
+    readonly detail: {
+      readonly exitCode?: number | undefined;
+      readonly signal?: string | undefined;
+      readonly stderr?: string | undefined;
+    },
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(`${operation}: ${message}`, options);
+    this.name = 'QuotaCommandError';
+  }
+}
+
+/** A line of `xfs_quota report` output that is neither a header nor a row the parser knows. */
+export class QuotaReportError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.QUOTA_REPORT;
+  constructor(
+    readonly lineNumber: number,
+    readonly line: string,
+    reason: string,
+  ) {
+    super(`xfs_quota report line ${lineNumber}: ${reason}: ${JSON.stringify(line.slice(0, 200))}`);
+    this.name = 'QuotaReportError';
+  }
+}
+
+/**
+ * A quota entry or project name the quota code refuses before running anything: a path outside
+ * the export root or with a line break, an ID outside 1..2^32-2, a negative limit.
+ */
+export class QuotaEntryError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.QUOTA_INVALID_ENTRY;
+  constructor(
+    readonly subject: string,
+    readonly reason: string,
+  ) {
+    super(`quota entry ${JSON.stringify(subject)}: ${reason}`);
+    this.name = 'QuotaEntryError';
+  }
+}
+
+/** The project-ID counter reached its ceiling: IDs are never reused, so no new project can get one. */
+export class ProjectIdsExhaustedError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.QUOTA_IDS_EXHAUSTED;
+  constructor(
+    readonly maxId: number,
+    readonly requested: number,
+  ) {
+    super(`no XFS project IDs left: ${requested} needed, the counter is at its ceiling ${maxId}`);
+    this.name = 'ProjectIdsExhaustedError';
   }
 }
 

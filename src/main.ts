@@ -12,6 +12,10 @@ import { DockerCallCounter } from './observed/call-counter.js';
 import { createDocker, pingDocker, type Docker } from './observed/docker-client.js';
 import { dockerEvents } from './observed/events.js';
 import { DockerObservedReader } from './observed/reader.js';
+import { NoQuotaDriver, type QuotaDriver } from './homes/quota/driver.js';
+import { DEFAULT_PROJECT_FILES } from './homes/quota/project-files.js';
+import { XfsQuotaDriver } from './homes/quota/xfs.js';
+import type { ResourceOf } from './resources/resource.js';
 
 export interface RunOptions {
   /** One pass, then exit: for scripts and CI. */
@@ -43,7 +47,7 @@ export interface AssembleOptions {
 /** Builds the controller and its adapters from configuration; nothing runs until `start` or `runOnce`. */
 export async function assembleController(config: Config, options: AssembleOptions): Promise<ControllerApp> {
   const { log } = options;
-  const { store, journal } = await openControllerState(config, options.mode, {
+  const { store, journal, projectIds } = await openControllerState(config, options.mode, {
     onNotice: (message, fields) => log.warn(fields, message),
   });
   const docker = createDocker();
@@ -69,6 +73,7 @@ export async function assembleController(config: Config, options: AssembleOption
     log,
     owner: config.SWARMKEEPER_PREFIX,
     resyncMs: config.SWARMKEEPER_RESYNC_SECONDS * 1000,
+    homes: { allocator: projectIds, quotaDriverFor: (homes) => quotaDriverFor(homes, config) },
     beforeFirstSync: async () => {
       for (const network of await actuator.pendingNetworkRecreates()) {
         const report = await actuator.resumeNetworkRecreate(network);
@@ -91,6 +96,16 @@ export async function assembleController(config: Config, options: AssembleOption
       await store.close();
     },
   };
+}
+
+/** The quota backend a HomeFolders asks for: xfs_quota on its export root, or none. */
+function quotaDriverFor(homes: ResourceOf<'HomeFolders'>, config: Config): QuotaDriver {
+  if (homes.spec.quota?.driver !== 'xfs') return new NoQuotaDriver();
+  return new XfsQuotaDriver({
+    mountPoint: homes.spec.root,
+    binary: config.SWARMKEEPER_XFS_QUOTA,
+    ...(config.SWARMKEEPER_XFS_MANAGE_FILES && { manageFiles: DEFAULT_PROJECT_FILES }),
+  });
 }
 
 export async function runController(config: Config, options: RunOptions): Promise<void> {

@@ -13,6 +13,7 @@ import { LABELS } from '../resources/metadata.js';
 import { systemClock, type Clock } from './clock.js';
 import { DesiredCache } from './desired-cache.js';
 import { keysForEvent } from './event-keys.js';
+import { HomeReconciler, type HomeReconcilerOptions } from './homes.js';
 import { PruneGate, RemovalGrace } from './prune-gate.js';
 import { Reconciler, type ActionExecutor } from './reconciler.js';
 import { resyncTicks } from './resync.js';
@@ -34,6 +35,8 @@ export interface ControllerOptions {
   readonly clock?: Clock;
   /** Work to finish before the first sync, e.g. resuming interrupted network recreates. */
   readonly beforeFirstSync?: () => Promise<void>;
+  /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
+  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor'>;
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -49,6 +52,7 @@ export class Controller {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly gate: PruneGate;
+  private readonly homes: HomeReconciler | undefined;
   private subscription: Subscription | undefined;
   private firstSyncDone = false;
   private storeDown = false;
@@ -60,7 +64,21 @@ export class Controller {
     this.snapshots = new SnapshotCache(options.reader);
     this.status = new StatusWriter(options.store);
     this.gate = new PruneGate(options.store);
+    this.homes = options.homes
+      ? new HomeReconciler({
+          ...options.homes,
+          cache: this.cache,
+          store: options.store,
+          status: this.status,
+          snapshots: this.snapshots,
+          executor: options.executor,
+          gate: this.gate,
+          log: options.log,
+          enqueue: (key) => this.queue.add(key),
+        })
+      : undefined;
     this.reconciler = new Reconciler({
+      ...(this.homes && { homes: this.homes }),
       cache: this.cache,
       snapshots: this.snapshots,
       reader: options.reader,
@@ -165,6 +183,7 @@ export class Controller {
       this.gate.observeCount(this.cache.size);
       this.storeUp();
       await this.status.flush();
+      await this.homes?.refreshUsage();
     } catch (error) {
       // Keep repairing from the cached desired state; the next resync tries Redis again.
       this.storeUnavailable(error);

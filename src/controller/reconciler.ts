@@ -14,6 +14,7 @@ import { LABELS } from '../resources/metadata.js';
 import { specHashOf } from '../reconcile/ownership.js';
 import type { Resource } from '../resources/resource.js';
 import type { DesiredCache } from './desired-cache.js';
+import type { HomeReconciler } from './homes.js';
 import { buildContext, isDockerResource, planResource, type DockerResource } from './planning.js';
 import type { PruneGate, RemovalGrace } from './prune-gate.js';
 import type { SnapshotCache } from './snapshot-cache.js';
@@ -37,6 +38,8 @@ export interface ReconcilerOptions {
   /** Called with keys that depend on a key whose object just changed (services on a recreated network). */
   readonly enqueue: (key: string) => void;
   readonly wallClock?: () => Date;
+  /** Users and HomeFolders; absent, they are left Pending. */
+  readonly homes?: HomeReconciler;
 }
 
 /** A dependency that is missing is usually being created right now: look again soon. */
@@ -76,14 +79,16 @@ export class Reconciler {
       return ReconcileResult.done();
     }
     const resource = record.resource;
-    if (!isDockerResource(resource)) {
+    if (isDockerResource(resource)) return this.reconcileResource(resource);
+    const homes = this.options.homes;
+    if (!homes) {
       await this.options.status.write(kind, name, {
         sync: 'Pending',
-        message: 'home folders and users are not reconciled by this version of the controller',
+        message: 'this controller runs without home folder support',
       });
       return ReconcileResult.done();
     }
-    return this.reconcileResource(resource);
+    return resource.kind === 'User' ? homes.reconcileUser(resource) : homes.reconcileHomeFolders(resource);
   }
 
   private async reconcileResource(resource: DockerResource): Promise<ReconcileResult> {
@@ -230,9 +235,19 @@ export class Reconciler {
 
   /** The key has no desired record: remove the object if this deployment owns it and removal is safe. */
   private async reconcileRemoval(key: string, kind: Kind, name: string): Promise<ReconcileResult> {
-    if (kind === 'HomeFolders' || kind === 'User') return ReconcileResult.done();
+    if (kind === 'User') {
+      const lastSeen = this.options.cache.lastValidResource(key);
+      return this.options.homes && lastSeen?.kind === 'User'
+        ? this.options.homes.removeUser(name, lastSeen)
+        : ReconcileResult.done();
+    }
+    if (kind === 'HomeFolders') return ReconcileResult.done();
     const dockerKind = kind;
     const snapshot = await this.options.snapshots.get();
+    if (kind === 'Service' && this.options.homes) {
+      const service = snapshot.services.get(name);
+      if (service && !ownsObject(kind, name, snapshot, this.options.owner)) await this.options.homes.discover(service);
+    }
     if (!ownsObject(kind, name, snapshot, this.options.owner)) {
       this.options.grace.forget(key);
       await this.options.status.clear(kind, name);

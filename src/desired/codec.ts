@@ -44,6 +44,8 @@ export const STATUS_FIELDS = [
   'lastSyncedAt',
   'lastDriftAt',
   'lastDrift',
+  'usedBytes',
+  'quotaBytes',
 ] as const satisfies readonly (keyof ResourceStatus)[];
 
 const PAYLOAD_KINDS: ReadonlySet<Kind> = new Set<Kind>(['Config', 'Secret']);
@@ -167,12 +169,22 @@ export function encodeStatus(status: ResourceStatus): Record<string, string> {
   for (const field of STATUS_FIELDS) {
     const value = status[field];
     if (value === undefined) continue;
-    hash[field] = typeof value === 'string' ? value : JSON.stringify(value);
+    hash[field] =
+      typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value);
   }
   return hash;
 }
 
-const SYNC_STATES: readonly SyncState[] = ['Synced', 'OutOfSync', 'Pending', 'Invalid', 'Conflict', 'Error'];
+const SYNC_STATES: readonly SyncState[] = [
+  'Synced',
+  'OutOfSync',
+  'Pending',
+  'Invalid',
+  'Conflict',
+  'Error',
+  'Retained',
+  'Archived',
+];
 const HEALTH_STATES: readonly HealthState[] = ['Healthy', 'Progressing', 'Degraded', 'Missing'];
 
 /**
@@ -184,7 +196,12 @@ export function decodeStatus(hash: Readonly<Record<string, string>>): ResourceSt
   const status: {
     -readonly [F in keyof ResourceStatus]: ResourceStatus[F];
   } = {};
-  const { sync, health, message, observedHash, lastSyncedAt, lastDriftAt, lastDrift } = hash;
+  const { sync, health, message, observedHash, lastSyncedAt, lastDriftAt, lastDrift, usedBytes, quotaBytes } =
+    hash;
+  const used = Number(usedBytes);
+  const quota = Number(quotaBytes);
+  if (usedBytes !== undefined && Number.isSafeInteger(used) && used >= 0) status.usedBytes = used;
+  if (quotaBytes !== undefined && Number.isSafeInteger(quota) && quota >= 0) status.quotaBytes = quota;
   if (sync !== undefined && isOneOf(sync, SYNC_STATES)) status.sync = sync;
   if (health !== undefined && isOneOf(health, HEALTH_STATES)) status.health = health;
   if (message !== undefined) status.message = message;

@@ -7,6 +7,8 @@
  *   <prefix>:generation              STRING counter, bumped by every store write (apply, delete)
  *   <prefix>:journal:Network:<name> STRING (JSON), the progress of a network recreate, kept until it completes
  *   <prefix>:guard                   HASH, the prune guard the controller sets when the desired set collapses
+ *   <prefix>:leader                  STRING, the leader lease: the holder's identity, with a PX expiry
+ *   <prefix>:quota:<part>            XFS project IDs: projects (HASH name→id), next-id (counter), released (SET)
  */
 import type { Kind } from '../resources/kinds/index.js';
 import { isKind } from '../resources/kinds/index.js';
@@ -54,9 +56,22 @@ export class KeySpace {
     return `${this.prefix}:guard`;
   }
 
+  /** The leader lease: only the replica named here reconciles, until the key expires. */
+  get leader(): string {
+    return `${this.prefix}:leader`;
+  }
+
   /** The network-recreate journal of `name`: written before the first change, cleared after the last. */
   networkJournal(name: string): string {
     return `${this.prefix}:journal:Network:${name}`;
+  }
+
+  /**
+   * The XFS project-ID allocator's keys: `projects` (HASH name→id, never shrinks), `next-id` (the
+   * last ID handed out) and `released` (SET of names whose quota was lifted; their IDs stay taken).
+   */
+  quota(part: 'projects' | 'next-id' | 'released'): string {
+    return `${this.prefix}:quota:${part}`;
   }
 
   /** The keyspace-notification channel pattern for desired records on database `db`. */

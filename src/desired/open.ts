@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import { RedisNetworkRecreateJournal, type NetworkRecreateJournal } from './journal.js';
 import { KeySpace } from './keys.js';
+import { RedisProjectIdAllocator, type ProjectIdAllocator } from './project-ids.js';
 import { createRedis, type RedisMode } from './redis-connection.js';
 import { RedisDesiredStore, type StoreNotice } from './redis-store.js';
 
@@ -21,9 +22,10 @@ export async function openDesiredStore(
 export interface ControllerState {
   readonly store: RedisDesiredStore;
   readonly journal: NetworkRecreateJournal;
+  readonly projectIds: ProjectIdAllocator;
 }
 
-/** The store plus the network-recreate journal on the same connection; closing the store closes both. */
+/** The store, the network-recreate journal and the quota project IDs on one connection; closing the store closes all. */
 export async function openControllerState(
   config: Config,
   mode: RedisMode,
@@ -39,5 +41,6 @@ export async function openControllerState(
   return {
     store: new RedisDesiredStore({ redis, keys, ...(options.onNotice && { onNotice: options.onNotice }) }),
     journal: new RedisNetworkRecreateJournal({ redis, keys }),
+    projectIds: new RedisProjectIdAllocator({ redis, keys }),
   };
 }

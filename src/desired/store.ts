@@ -34,7 +34,9 @@ export interface ApplyOptions {
   readonly dryRun?: boolean;
 }
 
-export type SyncState = 'Synced' | 'OutOfSync' | 'Pending' | 'Invalid' | 'Conflict' | 'Error';
+/** `Retained` and `Archived` describe a deleted User whose folder was kept or moved to the archive. */
+export type SyncState =
+  'Synced' | 'OutOfSync' | 'Pending' | 'Invalid' | 'Conflict' | 'Error' | 'Retained' | 'Archived';
 export type HealthState = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
 
 export interface DriftEntry {
@@ -53,6 +55,10 @@ export interface ResourceStatus {
   readonly lastSyncedAt?: string;
   readonly lastDriftAt?: string;
   readonly lastDrift?: readonly DriftEntry[];
+  /** Users: bytes the home folder uses, from the quota driver's last report. */
+  readonly usedBytes?: number;
+  /** Users: the folder's hard limit in bytes; 0 means no limit. */
+  readonly quotaBytes?: number;
 }
 
 /**

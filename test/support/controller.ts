@@ -37,12 +37,13 @@ export class ControllerLab {
     this.store = await openDesiredStore(this.config(), 'cli');
   }
 
-  config(resyncSeconds = 1): ReturnType<typeof loadConfig> {
+  config(resyncSeconds = 1, env: Record<string, string> = {}): ReturnType<typeof loadConfig> {
     return loadConfig({
       REDIS_URL,
       SWARMKEEPER_PREFIX: this.prefix,
       SWARMKEEPER_RESYNC_SECONDS: String(resyncSeconds),
       SWARMKEEPER_LOG_LEVEL: 'debug',
+      ...env,
     });
   }
 
@@ -69,7 +70,7 @@ export class ControllerLab {
 
   /** Starts a controller; several may run one after another (a restart) in one test. */
   async start(
-    options: { faultInjector?: FaultInjector; resyncSeconds?: number } = {},
+    options: { faultInjector?: FaultInjector; resyncSeconds?: number; env?: Record<string, string> } = {},
   ): Promise<ControllerApp> {
     const sink = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
@@ -79,7 +80,7 @@ export class ControllerLab {
         done();
       },
     });
-    const app = await assembleController(this.config(options.resyncSeconds ?? 1), {
+    const app = await assembleController(this.config(options.resyncSeconds ?? 1, options.env), {
       log: createLogger('debug', sink),
       mode: 'controller',
       ...(options.faultInjector && { faultInjector: options.faultInjector }),

@@ -1,0 +1,485 @@
+/**
+ * Reconciles per-user home folders: for each User, the folder on its HomeFolders export (owner,
+ * mode, e-mail file), its quota, and its per-user Docker volume; for a deleted User, Retain or
+ * Archive (never delete); and discovery of users nobody registered, from the services the hub
+ * spawns. Quota usage is read with one `report` per resync.
+ */
+import path from 'node:path';
+import type { ProjectIdAllocator } from '../desired/project-ids.js';
+import type { DesiredStore, DriftEntry } from '../desired/store.js';
+import { ERROR_CODES, SwarmkeeperError, describeError } from '../errors.js';
+import { FolderManager } from '../homes/folders.js';
+import { expandTemplate, folderName } from '../homes/naming.js';
+import { QuotaBatcher } from '../homes/quota/batcher.js';
+import type { QuotaDriver, QuotaUsage } from '../homes/quota/driver.js';
+import type { Logger } from '../log.js';
+import type { ObservedService } from '../observed/reader.js';
+import { desiredFolderFor, hasConflict, planHomeFolder, planRemoval } from '../reconcile/home-folder.js';
+import { planVolume } from '../reconcile/index.js';
+import { ANNOTATIONS, API_VERSION } from '../resources/metadata.js';
+import { parseBytes } from '../resources/units.js';
+import { validateResource, type ResourceOf } from '../resources/resource.js';
+import type { DesiredCache } from './desired-cache.js';
+import type { PruneGate } from './prune-gate.js';
+import type { ActionExecutor } from './reconciler.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+import type { StatusWriter } from './status-writer.js';
+import { ReconcileResult } from './workqueue.js';
+
+type Homes = ResourceOf<'HomeFolders'>;
+type User = ResourceOf<'User'>;
+
+export interface HomeReconcilerOptions {
+  readonly cache: DesiredCache;
+  readonly store: DesiredStore;
+  readonly status: StatusWriter;
+  readonly snapshots: SnapshotCache;
+  readonly executor: ActionExecutor;
+  readonly allocator: ProjectIdAllocator;
+  /** The quota backend for one HomeFolders resource, from its `quota.driver`. */
+  readonly quotaDriverFor: (homes: Homes) => QuotaDriver;
+  readonly gate: PruneGate;
+  readonly log: Logger;
+  readonly enqueue: (key: string) => void;
+  readonly wallClock?: () => Date;
+}
+
+/** What one HomeFolders export needs at run time; rebuilt when its spec changes. */
+interface Export {
+  readonly fingerprint: string;
+  readonly folders: FolderManager;
+  readonly quota: QuotaDriver;
+  readonly batcher: QuotaBatcher;
+  /** From the last `report`, by project (folder) name. */
+  usage: Map<string, QuotaUsage>;
+  /** Folders whose quota change is with the batcher now. */
+  readonly settingQuota: Set<string>;
+}
+
+/** A missing root is usually an NFS mount not there yet: look again soon, but not in a tight loop. */
+const ROOT_RETRY_MS = 10_000;
+const VOLUME_IN_USE_RETRY_MS = 30_000;
+
+export class HomeReconciler {
+  private readonly exports = new Map<string, Export>();
+  private readonly wallClock: () => Date;
+
+  constructor(private readonly options: HomeReconcilerOptions) {
+    this.wallClock = options.wallClock ?? (() => new Date());
+  }
+
+  /** Reads usage for every export: one quota `report` each. Called once per resync. */
+  async refreshUsage(): Promise<void> {
+    for (const homes of this.options.cache.resources('HomeFolders')) {
+      const runtime = this.exportFor(homes);
+      try {
+        runtime.usage = await runtime.quota.report();
+      } catch (error) {
+        this.options.log.warn(
+          { kind: 'HomeFolders', name: homes.metadata.name, err: describeError(error) },
+          'quota report failed',
+        );
+      }
+    }
+  }
+
+  async reconcileHomeFolders(homes: Homes): Promise<ReconcileResult> {
+    const { name } = homes.metadata;
+    const runtime = this.exportFor(homes);
+    try {
+      await runtime.folders.observeAll();
+    } catch (error) {
+      await this.options.status.write('HomeFolders', name, {
+        sync: 'Error',
+        health: 'Degraded',
+        message: describeError(error),
+      });
+      return ReconcileResult.requeueAfter(ROOT_RETRY_MS);
+    }
+    const users = this.usersOf(homes);
+    for (const user of users) this.options.enqueue(`User/${user.metadata.name}`);
+    await this.options.status.write('HomeFolders', name, {
+      sync: 'Synced',
+      health: 'Healthy',
+      message: `${users.length} users`,
+      lastSyncedAt: this.now(),
+    });
+    return ReconcileResult.done();
+  }
+
+  async reconcileUser(user: User): Promise<ReconcileResult> {
+    const { name } = user.metadata;
+    const log = this.options.log.child({ kind: 'User', name });
+    const homes = this.homesOf(user);
+    if (typeof homes === 'string') {
+      await this.options.status.write('User', name, { sync: 'Pending', message: homes });
+      return ReconcileResult.requeueAfter(ROOT_RETRY_MS);
+    }
+    const naming = folderName(name, homes.spec.naming ?? 'plain');
+    if (!naming.ok) {
+      await this.options.status.write('User', name, {
+        sync: 'Invalid',
+        message: `metadata.name: ${naming.reason}`,
+      });
+      return ReconcileResult.done();
+    }
+    const folder = naming.folder;
+    const runtime = this.exportFor(homes);
+
+    let observed;
+    try {
+      observed = await runtime.folders.observe(folder);
+    } catch (error) {
+      return this.failed(user, error, ROOT_RETRY_MS);
+    }
+    const plan = planHomeFolder(
+      desiredFolderFor(homes.spec, { name, email: user.spec.email }, folder),
+      observed,
+    );
+    if (hasConflict(plan)) {
+      const message = plan.actions.flatMap((a) => (a.type === 'conflict' ? [a.message] : [])).join('; ');
+      await this.options.status.write('User', name, { sync: 'Conflict', health: 'Degraded', message });
+      return ReconcileResult.done();
+    }
+    const drift: DriftEntry[] = [...plan.drift];
+    if (plan.actions.length > 0) {
+      const recreated = observed === undefined && (await this.existedBefore(folder));
+      log.info({ drift: plan.drift, action: plan.actions.map((a) => a.type), folder }, 'drift detected');
+      if (recreated)
+        log.warn(
+          { folder },
+          'home folder was deleted outside swarmkeeper; recreated empty, its data is lost',
+        );
+      const started = Date.now();
+      try {
+        await runtime.folders.apply(plan);
+      } catch (error) {
+        return this.failed(user, error);
+      }
+      log.info(
+        { verb: observed ? 'updated' : 'created', folder, durationMs: Date.now() - started },
+        'home folder repaired',
+      );
+    }
+
+    const limit = parseBytes(user.spec.quota ?? homes.spec.quota?.default ?? 0) ?? 0;
+    const usage = runtime.usage.get(folder);
+    let quotaPending = false;
+    if ((homes.spec.quota?.driver ?? 'none') !== 'none' && usage?.hardLimitBytes !== limit) {
+      const entry: DriftEntry = { path: 'spec.quota', desired: limit, actual: usage?.hardLimitBytes ?? null };
+      drift.push(entry);
+      quotaPending = true;
+      if (!runtime.settingQuota.has(folder)) {
+        log.info({ drift: [entry], action: ['setQuota'], folder }, 'drift detected');
+        this.setQuota(runtime, user, folder, limit, usage?.usedBytes ?? 0);
+      }
+    }
+
+    const volume = await this.reconcileVolume(user, homes, folder);
+    const used = runtime.usage.get(folder)?.usedBytes ?? 0;
+    await this.options.status.write('User', name, {
+      sync: quotaPending ? 'Pending' : volume.sync,
+      health: quotaPending ? 'Progressing' : 'Healthy',
+      message: quotaPending
+        ? `setting the quota of folder ${folder}`
+        : (volume.message ?? `folder ${folder} ready`),
+      usedBytes: used,
+      quotaBytes: limit,
+      lastSyncedAt: this.now(),
+      ...(drift.length > 0 && { lastDrift: drift, lastDriftAt: this.now() }),
+    });
+    return volume.sync === 'OutOfSync'
+      ? ReconcileResult.requeueAfter(VOLUME_IN_USE_RETRY_MS)
+      : ReconcileResult.done();
+  }
+
+  /**
+   * Hands the quota change to the batcher without waiting, so the work queue's few workers can
+   * gather hundreds of users into one xfs_quota run; the user is looked at again once it is done.
+   */
+  private setQuota(runtime: Export, user: User, folder: string, limit: number, usedBytes: number): void {
+    const key = `User/${user.metadata.name}`;
+    const started = Date.now();
+    runtime.settingQuota.add(folder);
+    runtime.batcher
+      .apply({ project: folder, path: runtime.folders.folderPath(folder), hardLimitBytes: limit })
+      .then(
+        () => {
+          runtime.usage.set(folder, { usedBytes, hardLimitBytes: limit });
+          this.options.log.info(
+            {
+              kind: 'User',
+              name: user.metadata.name,
+              verb: 'updated',
+              folder,
+              hardLimitBytes: limit,
+              durationMs: Date.now() - started,
+            },
+            'quota set',
+          );
+        },
+        (error: unknown) => {
+          this.options.log.warn(
+            { kind: 'User', name: user.metadata.name, folder, err: describeError(error) },
+            'quota not set',
+          );
+        },
+      )
+      .finally(() => {
+        runtime.settingQuota.delete(folder);
+        this.options.enqueue(key);
+      });
+  }
+
+  /**
+   * A deleted User: its data is never deleted. Retain leaves the folder, Archive moves it under
+   * `<root>/.archive/`; either way the quota is lifted. Held by the prune guard like any removal.
+   */
+  async removeUser(name: string, lastSeen: User | undefined): Promise<ReconcileResult> {
+    if (!lastSeen) return ReconcileResult.done();
+    const homes = this.homesOf(lastSeen);
+    if (typeof homes === 'string') return ReconcileResult.done();
+    const naming = folderName(name, homes.spec.naming ?? 'plain');
+    if (!naming.ok) return ReconcileResult.done();
+    const verdict = await this.options.gate.check();
+    if (!verdict.allowed) return ReconcileResult.requeueAfter(ROOT_RETRY_MS);
+
+    const runtime = this.exportFor(homes);
+    const folder = naming.folder;
+    const log = this.options.log.child({ kind: 'User', name });
+    const observed = await runtime.folders.observe(folder);
+    const decision = planRemoval(homes.spec.reclaimPolicy ?? 'Retain', observed);
+    const ids = await this.options.allocator.lookup([folder]);
+    const id = ids.get(folder);
+    if (id !== undefined)
+      await runtime.quota.release([{ project: folder, id, path: runtime.folders.folderPath(folder) }]);
+    if (decision === 'archive') {
+      const target = await runtime.folders.archive(folder, this.wallClock());
+      log.info({ verb: 'archived', folder, target }, 'home folder archived');
+      await this.options.status.write('User', name, {
+        sync: 'Archived',
+        message: `folder moved to ${target}`,
+      });
+    } else {
+      log.info({ verb: 'retained', folder }, 'home folder retained');
+      await this.options.status.write('User', name, {
+        sync: 'Retained',
+        message: `folder ${runtime.folders.folderPath(folder)} kept; adding the user back reuses it`,
+      });
+    }
+    return ReconcileResult.done();
+  }
+
+  /**
+   * A service nobody declared (the hub spawned it) that mounts a per-user volume on one of our
+   * exports: make sure the folder exists now, so the task's next try finds it, and record the
+   * User when its name can be told from the folder.
+   */
+  async discover(service: ObservedService): Promise<void> {
+    for (const homes of this.options.cache.resources('HomeFolders')) {
+      for (const folder of foldersMountedBy(service, homes)) {
+        const runtime = this.exportFor(homes);
+        const observed = await runtime.folders.observe(folder);
+        if (observed) continue;
+        const naming = homes.spec.naming ?? 'plain';
+        const username =
+          naming === 'plain' ? folder : naming === 'escaped' ? unescapeFolder(folder) : undefined;
+        const plan = planHomeFolder(
+          desiredFolderFor({ ...homes.spec, emailFile: false }, { name: username ?? folder }, folder),
+          undefined,
+        );
+        await runtime.folders.apply(plan);
+        this.options.log.info(
+          { kind: 'User', name: username ?? folder, service: service.name, folder, verb: 'created' },
+          'home folder created for a discovered user',
+        );
+        if (username !== undefined && !this.options.cache.get(`User/${username}`)) {
+          await this.recordDiscovered(username, homes);
+        }
+      }
+    }
+  }
+
+  private async recordDiscovered(username: string, homes: Homes): Promise<void> {
+    const result = validateResource({
+      apiVersion: API_VERSION,
+      kind: 'User',
+      metadata: { name: username, annotations: { [ANNOTATIONS.discovered]: 'true' } },
+      spec: { homeFolders: homes.metadata.name },
+    });
+    if (!result.ok) return;
+    await this.options.store.apply([result.resource]);
+  }
+
+  /** The per-user Docker volume from the template, on the engine the controller talks to. */
+  private async reconcileVolume(
+    user: User,
+    homes: Homes,
+    folder: string,
+  ): Promise<{ sync: 'Synced' | 'OutOfSync'; message?: string }> {
+    const template = homes.spec.volume;
+    if (!template) return { sync: 'Synced' };
+    const volumeName = expandTemplate(template.name, folder);
+    const driverOpts = Object.fromEntries(
+      Object.entries(template.driverOpts ?? {}).map(([k, v]) => [k, expandTemplate(v, folder)]),
+    );
+    const result = validateResource({
+      apiVersion: API_VERSION,
+      kind: 'Volume',
+      // Swarm creates these volumes itself when a user's task lands on a node: take them over.
+      metadata: { name: volumeName, annotations: { [ANNOTATIONS.adopt]: 'true' } },
+      spec: { ...(template.driver !== undefined && { driver: template.driver }), driverOpts },
+    });
+    if (!result.ok || result.resource.kind !== 'Volume') {
+      return {
+        sync: 'OutOfSync',
+        message: `volume template gives an invalid volume: ${JSON.stringify(result)}`,
+      };
+    }
+    const snapshot = await this.options.snapshots.get();
+    const actions = planVolume(result.resource, snapshot.volumes.get(volumeName));
+    for (const action of actions) {
+      if (action.type !== 'create' && action.type !== 'recreate') continue;
+      if (action.type === 'recreate' && action.dataLoss) {
+        return {
+          sync: 'OutOfSync',
+          message: `volume ${volumeName} differs from the template but holds its own data; left alone`,
+        };
+      }
+      try {
+        const report = await this.options.executor.execute(action, { kind: 'Volume', name: volumeName });
+        this.options.snapshots.invalidate();
+        this.options.log.info(
+          {
+            kind: 'User',
+            name: user.metadata.name,
+            volume: volumeName,
+            verb: report.verb,
+            durationMs: report.durationMs,
+          },
+          report.verb,
+        );
+      } catch (error) {
+        if (error instanceof SwarmkeeperError && error.code === ERROR_CODES.DOCKER_IN_USE) {
+          return {
+            sync: 'OutOfSync',
+            message: `volume ${volumeName} differs from the template but is in use: ${user.metadata.name}'s session must restart to pick up the new options`,
+          };
+        }
+        throw error;
+      }
+    }
+    return { sync: 'Synced' };
+  }
+
+  private async failed(user: User, error: unknown, retryMs?: number): Promise<ReconcileResult> {
+    await this.options.status.write('User', user.metadata.name, {
+      sync: 'Error',
+      message: describeError(error),
+    });
+    return retryMs === undefined ? ReconcileResult.retry(error) : ReconcileResult.requeueAfter(retryMs);
+  }
+
+  /** A folder whose project ID was allocated before existed before: its loss is worth a warning. */
+  private async existedBefore(folder: string): Promise<boolean> {
+    try {
+      return (await this.options.allocator.lookup([folder])).has(folder);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The HomeFolders a user lives on, or why there is none. */
+  private homesOf(user: User): Homes | string {
+    const all = this.options.cache.resources('HomeFolders');
+    if (user.spec.homeFolders !== undefined) {
+      return (
+        all.find((h) => h.metadata.name === user.spec.homeFolders) ??
+        `HomeFolders/${user.spec.homeFolders} does not exist`
+      );
+    }
+    if (all.length === 1 && all[0]) return all[0];
+    return all.length === 0
+      ? 'no HomeFolders resource exists'
+      : `several HomeFolders exist (${all.map((h) => h.metadata.name).join(', ')}); set spec.homeFolders`;
+  }
+
+  private usersOf(homes: Homes): User[] {
+    return this.options.cache.resources('User').filter((u) => this.homesOf(u) === homes);
+  }
+
+  private exportFor(homes: Homes): Export {
+    const fingerprint = JSON.stringify(homes.spec);
+    const existing = this.exports.get(homes.metadata.name);
+    if (existing?.fingerprint === fingerprint) return existing;
+    const quota = this.options.quotaDriverFor(homes);
+    const runtime: Export = {
+      fingerprint,
+      folders: new FolderManager({ root: homes.spec.root }),
+      quota,
+      batcher: new QuotaBatcher({ driver: quota, allocator: this.options.allocator }),
+      usage: existing?.usage ?? new Map<string, QuotaUsage>(),
+      settingQuota: new Set(),
+    };
+    this.exports.set(homes.metadata.name, runtime);
+    return runtime;
+  }
+
+  private now(): string {
+    return this.wallClock().toISOString();
+  }
+}
+
+/**
+ * Folders of `homes` that a service mounts: a volume whose driver `device` lies under the export
+ * (`:/var/nfs/<folder>/` for NFS, `/var/nfs/<folder>` for a bind), or whose name matches the
+ * volume template.
+ */
+export function foldersMountedBy(service: ObservedService, homes: Homes): string[] {
+  const template = homes.spec.volume?.name;
+  const pattern = template ? templatePattern(template) : undefined;
+  const root = path.posix.normalize(homes.spec.root).replace(/\/+$/, '');
+  const folders = new Set<string>();
+  const task = service.spec.TaskTemplate;
+  const mounts = task && 'ContainerSpec' in task ? (task.ContainerSpec?.Mounts ?? []) : [];
+  for (const mount of mounts) {
+    if (mount.Type !== undefined && mount.Type !== 'volume') continue;
+    const device = mount.VolumeOptions?.DriverConfig?.Options?.device;
+    if (device !== undefined) {
+      const local = path.posix.normalize(device.replace(/^[^/]*:/, ''));
+      if (local.startsWith(`${root}/`)) {
+        const folder = local.slice(root.length + 1).split('/')[0];
+        if (folder) folders.add(folder);
+        continue;
+      }
+    }
+    const match = mount.Source && pattern ? pattern.exec(mount.Source) : null;
+    if (match?.[1]) folders.add(match[1]);
+  }
+  return [...folders];
+}
+
+function templatePattern(template: string): RegExp {
+  const [before = '', after = ''] = template.split('{username}');
+  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escape(before)}([^/]+)${escape(after)}$`);
+}
+
+/** Inverts dockerspawner's escaping (`-` plus two hex digits per byte); undefined when it cannot. */
+function unescapeFolder(folder: string): string | undefined {
+  try {
+    const bytes: number[] = [];
+    for (let i = 0; i < folder.length; i += 1) {
+      const c = folder.charAt(i);
+      if (c === '-') {
+        const hex = folder.slice(i + 1, i + 3);
+        if (!/^[0-9a-f]{2}$/.test(hex)) return undefined;
+        bytes.push(parseInt(hex, 16));
+        i += 2;
+      } else bytes.push(c.charCodeAt(0));
+    }
+    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes));
+  } catch {
+    return undefined;
+  }
+}

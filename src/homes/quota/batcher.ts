@@ -1,0 +1,78 @@
+/**
+ * Gathers the quota changes many user reconciles ask for at about the same time into one
+ * allocation round trip and one driver call, so a thousand users converging means a handful of
+ * `xfs_quota` processes rather than a thousand.
+ */
+import type { ProjectIdAllocator } from '../../desired/project-ids.js';
+import type { QuotaDriver, QuotaEntry } from './driver.js';
+
+export interface QuotaRequest {
+  readonly project: string;
+  readonly path: string;
+  readonly hardLimitBytes: number;
+}
+
+interface Waiter {
+  readonly request: QuotaRequest;
+  readonly resolve: (entry: QuotaEntry) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export interface QuotaBatcherOptions {
+  readonly driver: QuotaDriver;
+  readonly allocator: ProjectIdAllocator;
+  /** How long the first request of a batch waits for company. */
+  readonly windowMs?: number;
+  readonly maxBatch?: number;
+}
+
+export class QuotaBatcher {
+  private waiting: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+
+  constructor(private readonly options: QuotaBatcherOptions) {
+    this.windowMs = options.windowMs ?? 20;
+    this.maxBatch = options.maxBatch ?? 1000;
+  }
+
+  /** Sets one folder's limit; resolves with the entry applied (with its project ID) once its batch ran. */
+  apply(request: QuotaRequest): Promise<QuotaEntry> {
+    return new Promise<QuotaEntry>((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (this.waiting.length >= this.maxBatch) this.flushSoon(0);
+      else this.flushSoon(this.windowMs);
+    });
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (this.timer && delayMs > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.waiting;
+    this.waiting = [];
+    if (batch.length === 0) return;
+    try {
+      const ids = await this.options.allocator.allocate([...new Set(batch.map((w) => w.request.project))]);
+      const entries = batch.map((w) => {
+        const id = ids.get(w.request.project);
+        if (id === undefined) throw new Error(`no project ID allocated for ${w.request.project}`);
+        return { ...w.request, id };
+      });
+      await this.options.driver.apply(entries);
+      batch.forEach((w, index) => {
+        const entry = entries[index];
+        if (entry) w.resolve(entry);
+      });
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    }
+  }
+}
