@@ -14,6 +14,12 @@ const environmentSchema = z.object({
     .default('redis://127.0.0.1:6379'),
   /** A file holding the Redis password, e.g. a Docker secret; read at start, never logged. */
   REDIS_PASSWORD_FILE: z.string().min(1).optional(),
+  /** Redis Sentinel: `host:port,host:port`; the master is REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'must be host:port[,host:port...]')
+    .optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
   SWARMKEEPER_PREFIX: z
     .string()
     .regex(
@@ -29,12 +35,39 @@ const environmentSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /** Where /healthz, /readyz, /metrics and the users API listen. */
+  SWARMKEEPER_HTTP_ADDR: z.string().min(1).default('0.0.0.0:9464'),
+  /** The users API's bearer token, read from this file (a Docker secret); without it the API is off. */
+  SWARMKEEPER_API_TOKEN_FILE: z.string().min(1).optional(),
+  /** Users API requests per second and burst, per client address. */
+  SWARMKEEPER_API_RATE: z.coerce.number().positive().default(20),
+  SWARMKEEPER_API_BURST: z.coerce.number().int().positive().default(40),
+  /** Leader election: set to false for a single replica that always acts. */
+  SWARMKEEPER_LEADER_ELECTION: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** Lease timing, as client-go: lease 15 s, renew deadline 10 s, retry 2 s. */
+  SWARMKEEPER_LEASE_MS: z.coerce.number().int().positive().default(15_000),
+  SWARMKEEPER_RENEW_DEADLINE_MS: z.coerce.number().int().positive().default(10_000),
+  SWARMKEEPER_RETRY_MS: z.coerce.number().int().positive().default(2_000),
   SWARMKEEPER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
 });
 
 export type Config = Readonly<z.infer<typeof environmentSchema>>;
+
+/** The sentinels of REDIS_SENTINELS, or none. */
+export function sentinelsOf(config: Config): { host: string; port: number }[] {
+  return (config.REDIS_SENTINELS ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((entry) => {
+      const [host = '', port = ''] = entry.split(':');
+      return { host, port: Number(port) };
+    });
+}
 
 /** Parses the environment; fails with every bad variable named. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 'SK_STORE_UNAVAILABLE',
   NOT_FOUND: 'SK_NOT_FOUND',
   CONFIG: 'SK_CONFIG',
+  NOT_LEADER: 'SK_NOT_LEADER',
   USAGE: 'SK_USAGE',
   DOCKER_UNAVAILABLE: 'SK_DOCKER_UNAVAILABLE',
   DOCKER_OUT_OF_SEQUENCE: 'SK_DOCKER_OUT_OF_SEQUENCE',
@@ -352,6 +353,15 @@ export class ProjectIdsExhaustedError extends SwarmkeeperError {
   ) {
     super(`no XFS project IDs left: ${requested} needed, the counter is at its ceiling ${maxId}`);
     this.name = 'ProjectIdsExhaustedError';
+  }
+}
+
+/** A Docker write refused because this instance no longer leads: another replica may be acting. */
+export class NotLeaderError extends SwarmkeeperError {
+  readonly code = ERROR_CODES.NOT_LEADER;
+  constructor() {
+    super('this instance is not the leader; it does not act');
+    this.name = 'NotLeaderError';
   }
 }
 

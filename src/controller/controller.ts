@@ -5,11 +5,13 @@
  */
 import { merge, Subscription, type Observable } from 'rxjs';
 import type { DesiredChange, DesiredStore } from '../desired/store.js';
-import { SwarmkeeperError, describeError } from '../errors.js';
+import { NotLeaderError, SwarmkeeperError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DockerEvent } from '../observed/events.js';
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
+import { isKind, type Kind } from '../resources/kinds/index.js';
 import { LABELS } from '../resources/metadata.js';
+import type { ControllerObserver } from './observer.js';
 import { systemClock, type Clock } from './clock.js';
 import { DesiredCache } from './desired-cache.js';
 import { keysForEvent } from './event-keys.js';
@@ -19,7 +21,7 @@ import { Reconciler, type ActionExecutor } from './reconciler.js';
 import { resyncTicks } from './resync.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { StatusWriter } from './status-writer.js';
-import { WorkQueue, type ReconcileOutcome } from './workqueue.js';
+import { ReconcileResult, WorkQueue, type ReconcileOutcome } from './workqueue.js';
 
 export interface ControllerOptions {
   readonly store: DesiredStore;
@@ -35,6 +37,13 @@ export interface ControllerOptions {
   readonly clock?: Clock;
   /** Work to finish before the first sync, e.g. resuming interrupted network recreates. */
   readonly beforeFirstSync?: () => Promise<void>;
+  /**
+   * Leadership: only the leader reconciles; a follower keeps its desired cache warm. Absent, this
+   * instance always acts (a single replica, `run --once`, tests).
+   */
+  readonly leadership?: Observable<boolean>;
+  /** Told of reconciles, drift, queue depth and status, for metrics. */
+  readonly observer?: ControllerObserver;
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
   readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor'>;
 }
@@ -56,13 +65,16 @@ export class Controller {
   private subscription: Subscription | undefined;
   private firstSyncDone = false;
   private storeDown = false;
+  /** Whether this instance may act: true without leader election, else while it leads. */
+  private active: boolean;
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
+    this.active = options.leadership === undefined;
     this.cache = new DesiredCache(options.store);
     this.snapshots = new SnapshotCache(options.reader);
-    this.status = new StatusWriter(options.store);
+    this.status = new StatusWriter(options.store, options.observer);
     this.gate = new PruneGate(options.store);
     this.homes = options.homes
       ? new HomeReconciler({
@@ -71,18 +83,20 @@ export class Controller {
           store: options.store,
           status: this.status,
           snapshots: this.snapshots,
-          executor: options.executor,
+          executor: this.guarded(options.executor),
           gate: this.gate,
           log: options.log,
           enqueue: (key) => this.queue.add(key),
         })
       : undefined;
+    const executor = this.guarded(options.executor);
     this.reconciler = new Reconciler({
       ...(this.homes && { homes: this.homes }),
+      ...(options.observer && { onDrift: (kind: Kind) => options.observer?.drift(kind) }),
       cache: this.cache,
       snapshots: this.snapshots,
       reader: options.reader,
-      executor: options.executor,
+      executor,
       status: this.status,
       gate: this.gate,
       grace: new RemovalGrace(this.clock),
@@ -93,7 +107,8 @@ export class Controller {
     this.queue = new WorkQueue<string>({
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       clock: this.clock,
-      handler: (key) => this.reconciler.reconcile(key),
+      handler: (key) =>
+        this.active ? this.reconciler.reconcile(key) : Promise.resolve(ReconcileResult.done()),
       onOutcome: (outcome) => this.onOutcome(outcome),
     });
   }
@@ -103,16 +118,27 @@ export class Controller {
     return this.firstSyncDone;
   }
 
+  /** False while Redis is unreachable; repairs go on from the cached desired state meanwhile. */
+  get storeReachable(): boolean {
+    return !this.storeDown;
+  }
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
   get queueDepth(): number {
     return this.queue.depth;
   }
 
   /** Starts the sources and the first full sync; resolves once that sync is queued. */
   async start(): Promise<void> {
-    await this.options.beforeFirstSync?.();
+    if (this.active) await this.options.beforeFirstSync?.();
     await this.fullSync('startup');
     this.firstSyncDone = true;
-    this.subscription = merge(
+    if (this.options.leadership)
+      this.subscription = this.options.leadership.subscribe((leads) => this.onLeadership(leads));
+    const sources = merge(
       this.options.store.watch({ rescanIntervalMs: this.options.resyncMs * STORE_RESCAN_FACTOR }),
       this.options.events,
       resyncTicks({ periodMs: this.options.resyncMs, clock: this.clock }),
@@ -120,6 +146,44 @@ export class Controller {
       next: (item) => this.onSource(item),
       error: (error: unknown) => this.log.error({ err: describeError(error) }, 'source failed'),
     });
+    if (this.subscription) this.subscription.add(sources);
+    else this.subscription = sources;
+  }
+
+  /**
+   * Leading starts work with a full sync (finishing an interrupted network recreate first);
+   * losing the lease stops every Docker write at once, through the guarded executor.
+   */
+  private onLeadership(leads: boolean): void {
+    if (leads === this.active) return;
+    this.active = leads;
+    this.options.observer?.leader(leads);
+    if (!leads) return;
+    void (async () => {
+      try {
+        await this.options.beforeFirstSync?.();
+      } catch (error) {
+        this.log.error({ err: describeError(error) }, 'resuming interrupted work failed');
+      }
+      await this.fullSync('leader');
+    })();
+  }
+
+  /** The executor, refusing to act the moment this instance stops leading. */
+  private guarded(executor: ActionExecutor): ActionExecutor {
+    const check = (): void => {
+      if (!this.active) throw new NotLeaderError();
+    };
+    return {
+      execute: (action, subject) => {
+        check();
+        return executor.execute(action, subject);
+      },
+      remove: (kind, name) => {
+        check();
+        return executor.remove(kind, name);
+      },
+    };
   }
 
   /** One pass over everything, for `run --once`: resolves when no work is queued or running. */
@@ -153,6 +217,7 @@ export class Controller {
       return;
     }
     this.snapshots.invalidate();
+    if (!this.active) return;
     if (item.type === 'relist') {
       void this.fullSync(`docker-${item.reason}`);
       return;
@@ -173,7 +238,7 @@ export class Controller {
     } catch (error) {
       this.storeUnavailable(error);
     }
-    this.queue.add(`${change.kind}/${change.name}`);
+    if (this.active) this.queue.add(`${change.kind}/${change.name}`);
   }
 
   /** Relists both sides and queues every key either side knows. Never throws. */
@@ -197,6 +262,7 @@ export class Controller {
     }
     const keys = new Set([...this.cache.keys(), ...owned]);
     this.log.debug({ reason, keys: keys.size }, 'full sync');
+    if (!this.active) return;
     for (const key of keys) this.queue.add(key);
   }
 
@@ -214,9 +280,15 @@ export class Controller {
 
   /** The one place a reconcile's outcome is logged. */
   private onOutcome(outcome: ReconcileOutcome<string>): void {
-    const [kind, ...rest] = outcome.key.split('/');
+    const [kind = '', ...rest] = outcome.key.split('/');
     const fields = { kind, name: rest.join('/'), durationMs: Math.round(outcome.durationMs) };
     const { result } = outcome;
+    const observer = this.options.observer;
+    if (observer && isKind(kind)) {
+      observer.reconciled(kind, result.type, outcome.durationMs / 1000);
+      observer.queueDepth(this.queue.depth);
+      if (result.type === 'retry') observer.retried();
+    }
     if (result.type === 'retry' || result.type === 'terminal') {
       const error = result.error;
       const code = error instanceof SwarmkeeperError ? error.code : undefined;

@@ -126,6 +126,7 @@ export class LeaderElector {
 
   #role: LeaderRole = 'stopped';
   #started = false;
+  #stopped = false;
   #stopping: Promise<void> | undefined;
   #inFlight: Promise<void> | undefined;
   #tickTimer: TimerHandle | undefined;
@@ -176,7 +177,7 @@ export class LeaderElector {
 
   /** Starts campaigning at once, then every `retryMs`. */
   start(): void {
-    if (this.#stopping !== undefined) throw new Error('LeaderElector: cannot start after stop()');
+    if (this.#stopped) throw new Error('LeaderElector: cannot start after stop()');
     if (this.#started) return;
     this.#started = true;
     this.#transition('follower', 'started');
@@ -193,6 +194,8 @@ export class LeaderElector {
    * one more `leaseMs`: ioredis cannot take a command back.
    */
   stop(): Promise<void> {
+    // Set before anything runs: subscribers told of the step-down may call back in.
+    this.#stopped = true;
     this.#stopping ??= this.#shutdown();
     return this.#stopping;
   }
@@ -240,7 +243,7 @@ export class LeaderElector {
   }
 
   get #running(): boolean {
-    return this.#started && this.#stopping === undefined;
+    return this.#started && !this.#stopped;
   }
 
   /** Starts one lease call unless one is still out. */

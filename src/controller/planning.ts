@@ -166,7 +166,9 @@ function foreignOwner(resource: DockerResource, view: ObservedView): string | un
             ? snapshot.containers.get(name)?.Labels
             : undefined;
   const owner = labels?.[LABELS.owner];
-  return labels?.[LABELS.managed] === 'true' && owner !== undefined && owner !== view.owner ? owner : undefined;
+  return labels?.[LABELS.managed] === 'true' && owner !== undefined && owner !== view.owner
+    ? owner
+    : undefined;
 }
 
 function eligibleNode(node: { state: string; availability: string }): boolean {

@@ -40,6 +40,8 @@ export interface ReconcilerOptions {
   readonly wallClock?: () => Date;
   /** Users and HomeFolders; absent, they are left Pending. */
   readonly homes?: HomeReconciler;
+  /** Told of each drift found, for metrics. */
+  readonly onDrift?: (kind: Kind) => void;
 }
 
 /** A dependency that is missing is usually being created right now: look again soon. */
@@ -137,6 +139,7 @@ export class Reconciler {
     }
 
     const work = actions.filter(isExecutable);
+    if (work.length > 0) this.options.onDrift?.(kind);
     if (work.length > 0 && drift.length > 0) {
       log.info({ drift: redactDrift(resource, drift), action: work.map((a) => a.type) }, 'drift detected');
     }
@@ -183,7 +186,11 @@ export class Reconciler {
           pruneBlocked = true;
           continue;
         }
-        if (action.type === 'recreate' && action.kind === 'Volume' && hasCode(error, ERROR_CODES.DOCKER_IN_USE)) {
+        if (
+          action.type === 'recreate' &&
+          action.kind === 'Volume' &&
+          hasCode(error, ERROR_CODES.DOCKER_IN_USE)
+        ) {
           await this.options.status.write(kind, name, {
             sync: 'OutOfSync',
             health: planned.health.health,
@@ -246,7 +253,8 @@ export class Reconciler {
     const snapshot = await this.options.snapshots.get();
     if (kind === 'Service' && this.options.homes) {
       const service = snapshot.services.get(name);
-      if (service && !ownsObject(kind, name, snapshot, this.options.owner)) await this.options.homes.discover(service);
+      if (service && !ownsObject(kind, name, snapshot, this.options.owner))
+        await this.options.homes.discover(service);
     }
     if (!ownsObject(kind, name, snapshot, this.options.owner)) {
       this.options.grace.forget(key);

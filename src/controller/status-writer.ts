@@ -4,6 +4,7 @@
  */
 import type { DesiredStore, ResourceStatus } from '../desired/store.js';
 import type { Kind } from '../resources/kinds/index.js';
+import type { ControllerObserver } from './observer.js';
 
 type Pending = { readonly kind: Kind; readonly name: string; readonly status: ResourceStatus | undefined };
 
@@ -12,7 +13,10 @@ export class StatusWriter {
   private readonly written = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
 
-  constructor(private readonly store: DesiredStore) {}
+  constructor(
+    private readonly store: DesiredStore,
+    private readonly observer?: Pick<ControllerObserver, 'statusWritten' | 'statusCleared'>,
+  ) {}
 
   /** Number of statuses waiting for Redis. */
   get heldBack(): number {
@@ -25,6 +29,7 @@ export class StatusWriter {
     if (this.written.get(key) === fingerprint && !this.pending.has(key)) return;
     // A write that fails is not the reconcile's failure: the Swarm is what matters; status catches up.
     const complete: ResourceStatus = { message: '', ...status };
+    this.observer?.statusWritten(kind, name, complete);
     this.pending.set(key, { kind, name, status: complete });
     this.written.set(key, fingerprint);
     await this.flush();
@@ -37,6 +42,7 @@ export class StatusWriter {
       this.written.set(key, 'cleared');
     } else if (this.written.get(key) === 'cleared') return;
     this.written.set(key, 'cleared');
+    this.observer?.statusCleared(kind, name);
     this.pending.set(key, { kind, name, status: undefined });
     await this.flush();
   }

@@ -1,7 +1,8 @@
 /** Composes the Redis-backed desired store (and, for the controller, its journal) from the parsed configuration. */
-import type { Config } from '../config.js';
+import { sentinelsOf, type Config } from '../config.js';
 import { RedisNetworkRecreateJournal, type NetworkRecreateJournal } from './journal.js';
 import { KeySpace } from './keys.js';
+import { RedisLease, type Lease } from './lease.js';
 import { RedisProjectIdAllocator, type ProjectIdAllocator } from './project-ids.js';
 import { createRedis, type RedisMode } from './redis-connection.js';
 import { RedisDesiredStore, type StoreNotice } from './redis-store.js';
@@ -23,6 +24,7 @@ export interface ControllerState {
   readonly store: RedisDesiredStore;
   readonly journal: NetworkRecreateJournal;
   readonly projectIds: ProjectIdAllocator;
+  readonly lease: Lease;
 }
 
 /** The store, the network-recreate journal and the quota project IDs on one connection; closing the store closes all. */
@@ -36,11 +38,14 @@ export async function openControllerState(
     mode,
     connectionName: `swarmkeeper-${mode}`,
     ...(config.REDIS_PASSWORD_FILE !== undefined && { passwordFile: config.REDIS_PASSWORD_FILE }),
+    sentinels: sentinelsOf(config),
+    sentinelName: config.REDIS_SENTINEL_NAME,
   });
   const keys = new KeySpace(config.SWARMKEEPER_PREFIX);
   return {
     store: new RedisDesiredStore({ redis, keys, ...(options.onNotice && { onNotice: options.onNotice }) }),
     journal: new RedisNetworkRecreateJournal({ redis, keys }),
     projectIds: new RedisProjectIdAllocator({ redis, keys }),
+    lease: new RedisLease({ redis, keys }),
   };
 }

@@ -31,6 +31,12 @@ export interface RedisConnectionOptions {
    * are dropped, so ioredis does not print them itself.
    */
   readonly onError?: (error: StoreUnavailableError) => void;
+  /**
+   * Redis Sentinel: ask these sentinels for the master named `sentinelName` instead of connecting
+   * to the URL's host. The URL still supplies credentials, TLS and the database.
+   */
+  readonly sentinels?: readonly { readonly host: string; readonly port: number }[];
+  readonly sentinelName?: string;
 }
 
 /**
@@ -41,8 +47,21 @@ export async function createRedis(options: RedisConnectionOptions): Promise<Redi
   const url = options.url ?? DEFAULT_REDIS_URL;
   const password = options.passwordFile === undefined ? undefined : await readPassword(options.passwordFile);
   // Credentials travel in the options only: ioredis lets a URL's (even empty) password win over them.
-  const redis = new Redis(withoutCredentials(url), redisOptions(options, url, password));
-  const where = redactRedisUrl(url);
+  const settings = redisOptions(options, url, password);
+  const sentinels = options.sentinels ?? [];
+  const redis =
+    sentinels.length > 0
+      ? new Redis({
+          ...settings,
+          sentinels: sentinels.map((s) => ({ host: s.host, port: s.port })),
+          name: options.sentinelName ?? 'mymaster',
+          db: Number(parseRedisUrl(url).pathname.slice(1) || 0),
+        })
+      : new Redis(withoutCredentials(url), settings);
+  const where =
+    sentinels.length > 0
+      ? `sentinel master ${options.sentinelName ?? 'mymaster'} via ${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
+      : redactRedisUrl(url);
   redis.on('error', (error: unknown) => {
     options.onError?.(
       new StoreUnavailableError(`Redis at ${where}: ${describeError(error)}`, { cause: error }),

@@ -70,7 +70,12 @@ export class ControllerLab {
 
   /** Starts a controller; several may run one after another (a restart) in one test. */
   async start(
-    options: { faultInjector?: FaultInjector; resyncSeconds?: number; env?: Record<string, string> } = {},
+    options: {
+      faultInjector?: FaultInjector;
+      resyncSeconds?: number;
+      env?: Record<string, string>;
+      leaderElection?: boolean;
+    } = {},
   ): Promise<ControllerApp> {
     const sink = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
@@ -83,10 +88,11 @@ export class ControllerLab {
     const app = await assembleController(this.config(options.resyncSeconds ?? 1, options.env), {
       log: createLogger('debug', sink),
       mode: 'controller',
+      leaderElection: options.leaderElection ?? false,
       ...(options.faultInjector && { faultInjector: options.faultInjector }),
     });
     this.apps.push(app);
-    await app.controller.start();
+    await app.start({ serveHttp: false });
     return app;
   }
 

@@ -14,14 +14,18 @@ function homes(spec: unknown): ResourceOf<'HomeFolders'> {
   return result.resource;
 }
 
-/** Runs the snippet in Python with a stand-in `c`, and prints what the spawner would receive. */
-function evaluate(snippet: string): unknown {
+/** Runs the snippet in Python with a stand-in `c` and spawner, and prints what the spawner would receive. */
+function evaluate(snippet: string, escapedName = 'alice'): unknown {
   const program = [
     'import json, types',
     'c = types.SimpleNamespace(SwarmSpawner=types.SimpleNamespace())',
     snippet,
-    'spec = getattr(c.SwarmSpawner, "container_spec", None) or c.SwarmSpawner.extra_container_spec',
-    'print(json.dumps(spec))',
+    'if hasattr(c.SwarmSpawner, "container_spec"):',
+    '    print(json.dumps(c.SwarmSpawner.container_spec))',
+    'else:',
+    `    spawner = types.SimpleNamespace(escaped_name=${JSON.stringify(escapedName)})`,
+    '    swarmkeeper_home_volume(spawner)',
+    '    print(json.dumps({"volumes": c.SwarmSpawner.volumes, "driver": c.SwarmSpawner.volume_driver, "options": spawner.volume_driver_options}))',
   ].join('\n');
   return JSON.parse(execFileSync('python3', ['-c', program], { encoding: 'utf8' }));
 }
@@ -56,17 +60,20 @@ describe('spawner-config', () => {
     expect(snippet).toContain('c.SwarmSpawner.container_spec');
   });
 
-  it('uses extra_container_spec for dockerspawner naming, and quotes odd characters safely', () => {
+  it('sets the driver options per user for dockerspawner naming, and quotes odd characters safely', () => {
     const snippet = spawnerConfigSnippet(
       homes({
         root: '/v',
         naming: 'escaped',
-        volume: { name: 'u-{username}', driverOpts: { o: "it's\\odd" } },
+        volume: { name: 'u-{username}', driverOpts: { o: "it's\\odd", device: ':/v/{username}/' } },
       }),
       '/work',
     );
-    expect(snippet).toContain('c.SwarmSpawner.extra_container_spec');
-    expect(evaluate(snippet)).toMatchObject({ mounts: [{ driver_config: { options: { o: "it's\\odd" } } }] });
+    expect(evaluate(snippet, 'a-2eb-40x')).toEqual({
+      volumes: { 'u-{username}': '/work' },
+      driver: 'local',
+      options: { o: "it's\\odd", device: ':/v/a-2eb-40x/' },
+    });
   });
 
   it('refuses a HomeFolders without a volume template, naming the field', () => {
