@@ -274,3 +274,61 @@ describe('discovery', () => {
     });
   });
 });
+
+describe('the pre-spawn hook', () => {
+  it('makes the folder exist before the spawn, so the task runs on its first try', async () => {
+    const tokenFile = path.join(work, 'token');
+    await writeFile(tokenFile, 'hook-test-token\n');
+    await lab.apply(homes({ quota: { driver: 'none' } }));
+    await lab.start({ serveHttp: true, env: { SWARMKEEPER_API_TOKEN_FILE: tokenFile } });
+    const api = `http://127.0.0.1:${lab.address?.port ?? 0}`;
+
+    // What the hub's pre_spawn_hook runs, then what SwarmSpawner does.
+    const hook = await run('python3', [
+      'deploy/jupyterhub/swarmkeeper_hook.py',
+      '--api',
+      api,
+      '--token-file',
+      tokenFile,
+      '--user',
+      'heidi',
+      '--email',
+      'heidi@example.org',
+      '--timeout',
+      '20',
+    ]);
+    expect(hook.stderr).not.toMatch(/error/i);
+    expect((await stat(path.join(root, 'heidi'))).isDirectory()).toBe(true);
+
+    const service = lab.name('jupyter-heidi');
+    await docker(
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      service,
+      '--label',
+      `${TEST_RUN_LABEL}=${testRunId()}`,
+      '--restart-delay',
+      '1s',
+      '--stop-grace-period',
+      '1s',
+      '--mount',
+      `type=volume,source=${lab.names}-u-heidi,target=/home/jovyan/work,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=${root}/heidi`,
+      'local/busybox:1',
+      'sleep',
+      '3600',
+    );
+    await eventually(
+      async () =>
+        expect(await docker('service', 'ps', '--format', '{{.CurrentState}}', service)).toMatch(/^Running/),
+      { timeoutMs: 30_000 },
+    );
+    // First try: the task history holds exactly one task, and it never failed.
+    const history = (
+      await docker('service', 'ps', '--format', '{{.CurrentState}}|{{.Error}}', service)
+    ).split('\n');
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatch(/^Running[^|]*\|$/);
+  });
+});

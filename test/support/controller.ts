@@ -25,6 +25,8 @@ export class ControllerLab {
   readonly redis: Redis;
   readonly logs: LogLine[] = [];
   store!: RedisDesiredStore;
+  /** Where the last controller started with `serveHttp` listens. */
+  address: { host: string; port: number } | undefined;
   private apps: ControllerApp[] = [];
 
   constructor(testName: string) {
@@ -75,6 +77,8 @@ export class ControllerLab {
       resyncSeconds?: number;
       env?: Record<string, string>;
       leaderElection?: boolean;
+      /** Serve HTTP on 127.0.0.1 (an ephemeral port); `address` then says where. */
+      serveHttp?: boolean;
     } = {},
   ): Promise<ControllerApp> {
     const sink = new Writable({
@@ -85,14 +89,15 @@ export class ControllerLab {
         done();
       },
     });
-    const app = await assembleController(this.config(options.resyncSeconds ?? 1, options.env), {
+    const env = { SWARMKEEPER_HTTP_ADDR: '127.0.0.1:0', ...options.env };
+    const app = await assembleController(this.config(options.resyncSeconds ?? 1, env), {
       log: createLogger('debug', sink),
       mode: 'controller',
       leaderElection: options.leaderElection ?? false,
       ...(options.faultInjector && { faultInjector: options.faultInjector }),
     });
     this.apps.push(app);
-    await app.start({ serveHttp: false });
+    this.address = await app.start({ serveHttp: options.serveHttp ?? false });
     return app;
   }
 
