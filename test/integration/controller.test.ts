@@ -43,6 +43,29 @@ async function removeNetwork(name: string): Promise<void> {
   });
 }
 
+/**
+ * What the seed guide did by hand: the network recreated without --attachable, with the service
+ * detached and attached again. The labels make it look like this test's managed network.
+ */
+async function recreateWithoutAttachable(net: string, service: string): Promise<void> {
+  await docker('service', 'update', '--detach', '--network-rm', net, service);
+  await removeNetwork(net);
+  await docker(
+    'network',
+    'create',
+    '--driver',
+    'overlay',
+    '--label',
+    `${TEST_RUN_LABEL}=${testRunId()}`,
+    '--label',
+    `${LABELS.managed}=true`,
+    '--label',
+    `${LABELS.owner}=${lab.prefix}`,
+    net,
+  );
+  await docker('service', 'update', '--detach', '--network-add', net, service);
+}
+
 async function runningTasks(name: string): Promise<number> {
   const tasks = (await testDocker.listTasks({
     filters: JSON.stringify({ service: [name], 'desired-state': ['running'] }),
@@ -116,22 +139,7 @@ describe('the controller repairs drift', () => {
 
     // Out of band: someone recreates the network without --attachable (as the seed guide first did).
     await lab.stopAll();
-    await docker('service', 'update', '--detach', '--network-rm', net, hub);
-    await removeNetwork(net);
-    await docker(
-      'network',
-      'create',
-      '--driver',
-      'overlay',
-      '--label',
-      `${TEST_RUN_LABEL}=${testRunId()}`,
-      '--label',
-      `${LABELS.managed}=true`,
-      '--label',
-      `${LABELS.owner}=${lab.prefix}`,
-      net,
-    );
-    await docker('service', 'update', '--detach', '--network-add', net, hub);
+    await recreateWithoutAttachable(net, hub);
     // A notebook service the hub spawned: not swarmkeeper's, with an alias.
     await docker(
       'service',
@@ -184,22 +192,7 @@ describe('the controller repairs drift', () => {
     await lab.stopAll();
 
     // Make the network lose attachable out of band.
-    await docker('service', 'update', '--detach', '--network-rm', net, hub);
-    await removeNetwork(net);
-    await docker(
-      'network',
-      'create',
-      '--driver',
-      'overlay',
-      '--label',
-      `${TEST_RUN_LABEL}=${testRunId()}`,
-      '--label',
-      `${LABELS.managed}=true`,
-      '--label',
-      `${LABELS.owner}=${lab.prefix}`,
-      net,
-    );
-    await docker('service', 'update', '--detach', '--network-add', net, hub);
+    await recreateWithoutAttachable(net, hub);
 
     let crashed = false;
     await lab.start({

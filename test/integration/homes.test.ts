@@ -75,6 +75,31 @@ async function xfsRuns(): Promise<number> {
   }
 }
 
+/**
+ * What SwarmSpawner does for a user: a service mounting a per-user volume whose bind device is
+ * the user's folder (standing in for NFS: it fails the same way while the folder is missing).
+ */
+async function spawnLikeSwarmSpawner(service: string, folder: string): Promise<void> {
+  await docker(
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    service,
+    '--label',
+    `${TEST_RUN_LABEL}=${testRunId()}`,
+    '--restart-delay',
+    '1s',
+    '--stop-grace-period',
+    '1s',
+    '--mount',
+    `type=volume,source=${lab.names}-u-${folder},target=/home/jovyan/work,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=${root}/${folder}`,
+    'local/busybox:1',
+    'sleep',
+    '3600',
+  );
+}
+
 const startController = () => lab.start({ env: { SWARMKEEPER_XFS_QUOTA: STAND_IN } });
 
 describe('home folders', () => {
@@ -232,24 +257,7 @@ describe('discovery', () => {
     await startController();
     const service = lab.name('jupyter-grace');
     // As SwarmSpawner does: a service mounting a per-user volume whose folder does not exist yet.
-    await docker(
-      'service',
-      'create',
-      '--detach',
-      '--name',
-      service,
-      '--label',
-      `${TEST_RUN_LABEL}=${testRunId()}`,
-      '--restart-delay',
-      '1s',
-      '--stop-grace-period',
-      '1s',
-      '--mount',
-      `type=volume,source=${lab.names}-u-grace,target=/home/jovyan/work,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=${root}/grace`,
-      'local/busybox:1',
-      'sleep',
-      '3600',
-    );
+    await spawnLikeSwarmSpawner(service, 'grace');
     await eventually(async () => expect((await stat(path.join(root, 'grace'))).isDirectory()).toBe(true), {
       timeoutMs: 15_000,
     });
@@ -301,24 +309,7 @@ describe('the pre-spawn hook', () => {
     expect((await stat(path.join(root, 'heidi'))).isDirectory()).toBe(true);
 
     const service = lab.name('jupyter-heidi');
-    await docker(
-      'service',
-      'create',
-      '--detach',
-      '--name',
-      service,
-      '--label',
-      `${TEST_RUN_LABEL}=${testRunId()}`,
-      '--restart-delay',
-      '1s',
-      '--stop-grace-period',
-      '1s',
-      '--mount',
-      `type=volume,source=${lab.names}-u-heidi,target=/home/jovyan/work,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=${root}/heidi`,
-      'local/busybox:1',
-      'sleep',
-      '3600',
-    );
+    await spawnLikeSwarmSpawner(service, 'heidi');
     await eventually(
       async () =>
         expect(await docker('service', 'ps', '--format', '{{.CurrentState}}', service)).toMatch(/^Running/),

@@ -21,33 +21,40 @@ interface Waiter {
 export interface QuotaBatcherOptions {
   readonly driver: QuotaDriver;
   readonly allocator: ProjectIdAllocator;
-  /** How long the first request of a batch waits for company. */
-  readonly windowMs?: number;
+  /** A batch runs once no request has come for this long... */
+  readonly quietMs?: number;
+  /** ...or once its first request has waited this long, or it is this big. */
+  readonly maxWaitMs?: number;
   readonly maxBatch?: number;
 }
 
 export class QuotaBatcher {
   private waiting: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly windowMs: number;
+  private firstWaitingAt = 0;
+  private readonly quietMs: number;
+  private readonly maxWaitMs: number;
   private readonly maxBatch: number;
 
   constructor(private readonly options: QuotaBatcherOptions) {
-    this.windowMs = options.windowMs ?? 20;
+    this.quietMs = options.quietMs ?? 25;
+    this.maxWaitMs = options.maxWaitMs ?? 500;
     this.maxBatch = options.maxBatch ?? 1000;
   }
 
   /** Sets one folder's limit; resolves with the entry applied (with its project ID) once its batch ran. */
   apply(request: QuotaRequest): Promise<QuotaEntry> {
     return new Promise<QuotaEntry>((resolve, reject) => {
+      if (this.waiting.length === 0) this.firstWaitingAt = Date.now();
       this.waiting.push({ request, resolve, reject });
-      if (this.waiting.length >= this.maxBatch) this.flushSoon(0);
-      else this.flushSoon(this.windowMs);
+      // While requests keep coming (a resync of thousands of users), keep gathering, within bounds.
+      const waited = Date.now() - this.firstWaitingAt;
+      const full = this.waiting.length >= this.maxBatch || waited >= this.maxWaitMs;
+      this.flushAfter(full ? 0 : Math.min(this.quietMs, this.maxWaitMs - waited));
     });
   }
 
-  private flushSoon(delayMs: number): void {
-    if (this.timer && delayMs > 0) return;
+  private flushAfter(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
