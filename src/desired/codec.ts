@@ -57,6 +57,13 @@ const ALL_TYPES: ReadonlySet<ValueType> = new Set<ValueType>(['string', 'number'
 
 const NUMERIC_LITERAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
+/**
+ * The largest value one hash field may hold: room for a Config or Secret at Swarm's 500 KiB limit,
+ * far beyond any other field. A larger value (a runaway `redis-cli HSET`) is refused at its field
+ * before it is parsed, so it never reaches the engine as an image name or an environment value.
+ */
+export const MAX_FIELD_BYTES = 512 * 1024;
+
 /** The flat HASH for a resource. Inverse of {@link decodeResource} for every valid resource. */
 export function encodeResource(resource: Resource): Record<string, string> {
   const hash: Record<string, string> = { [RESERVED_FIELDS.apiVersion]: API_VERSION };
@@ -94,6 +101,12 @@ export function decodeResource(
   const shape = specShape(kind);
 
   for (const [field, raw] of Object.entries(hash)) {
+    if (Buffer.byteLength(raw) > MAX_FIELD_BYTES) {
+      const path = fieldPath(field);
+      issues.push({ path, message: `must be at most ${MAX_FIELD_BYTES} bytes (512 KiB)` });
+      reported.add(path);
+      continue;
+    }
     if (field.startsWith(RESERVED_FIELD_PREFIX)) {
       if (field === RESERVED_FIELDS.apiVersion) {
         // Checked here rather than by validateResource, which stops at a bad apiVersion.
@@ -230,6 +243,14 @@ function isOneOf<T extends string>(value: string, options: readonly T[]): value 
 
 function specShape(kind: Kind): Readonly<Record<string, z.core.$ZodType>> {
   return KIND_DEFINITIONS[kind].spec.shape;
+}
+
+/** Where a hash field's problems are reported: `spec.<field>`, `metadata.labels`, or the reserved field itself. */
+function fieldPath(field: string): string {
+  if (field === RESERVED_FIELDS.labels) return formatPath(['metadata', 'labels']);
+  if (field === RESERVED_FIELDS.annotations) return formatPath(['metadata', 'annotations']);
+  if (field.startsWith(RESERVED_FIELD_PREFIX)) return field;
+  return formatPath(['spec', field]);
 }
 
 function coveredBy(path: string, reported: ReadonlySet<string>): boolean {

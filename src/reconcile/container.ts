@@ -188,13 +188,17 @@ function bindsAsMounts(binds: unknown): JsonRecord[] {
   });
 }
 
+/** The network mode `default` is the default bridge, and inspect names it `bridge`. */
+const DEFAULT_NETWORK_MODE = 'default';
+const DEFAULT_BRIDGE = 'bridge';
+
 function desiredNetworks(blueprint: ContainerBlueprint): NetworkConnection[] {
   const first = blueprint.create.HostConfig?.NetworkMode;
   const firstAliases =
     first === undefined ? undefined : blueprint.create.NetworkingConfig?.EndpointsConfig?.[first]?.Aliases;
   const all: NetworkConnection[] = [
-    ...(first === undefined
-      ? [{ network: 'bridge' }]
+    ...(first === undefined || first === DEFAULT_NETWORK_MODE
+      ? [{ network: DEFAULT_BRIDGE, ...optional('aliases', firstAliases) }]
       : [{ network: first, ...optional('aliases', firstAliases) }]),
     ...blueprint.connect,
   ];
@@ -224,6 +228,11 @@ export function diffContainer(
 ): DiffResult {
   type Rule = FieldRule<ContainerBlueprint, ContainerInspectInfo>;
   const create = desired.create;
+  // A label both in containerLabels and in metadata.labels is created with the metadata value (which
+  // wins, as swarmkeeper's own do): it is compared with the labels, not here.
+  const containerLabels = Object.fromEntries(
+    Object.entries(desired.containerLabels ?? {}).filter(([key]) => !Object.hasOwn(desired.labels, key)),
+  );
   const wantedEnv = envNames(create.Env ?? []);
   const wantedNetworks = desiredNetworks(desired);
   const host = (o: ContainerInspectInfo): JsonRecord => (isRecord(o.HostConfig) ? o.HostConfig : {});
@@ -273,13 +282,9 @@ export function diffContainer(
     {
       path: 'spec.containerLabels',
       when: (d) => d.containerLabels !== undefined,
-      desired: (d) => stringMap(d.containerLabels),
+      desired: () => stringMap(containerLabels),
       observed: (o) =>
-        stringMap(
-          Object.fromEntries(
-            Object.keys(desired.containerLabels ?? {}).map((k) => [k, o.Config.Labels?.[k]]),
-          ),
-        ),
+        stringMap(Object.fromEntries(Object.keys(containerLabels).map((k) => [k, o.Config.Labels?.[k]]))),
     },
     {
       path: 'spec.ports',

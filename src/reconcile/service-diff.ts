@@ -101,11 +101,13 @@ function field(
 function policyFields(manifestName: string, engineName: 'UpdateConfig' | 'RollbackConfig'): ServiceField[] {
   const group = { patch: [[engineName]] };
   const d = SWARM_UPDATE_DEFAULTS;
+  // A zero duration is no value at all: the engine omits it, and swarmkit stores a zero Monitor as
+  // unset (its default), so `monitor: 0s` must read like a policy that leaves Monitor out.
   const member = (name: string, fallback: string | number): ServiceField =>
     field(
       `spec.${manifestName}.${name.charAt(0).toLowerCase()}${name.slice(1)}`,
       [engineName, name],
-      (v) => unlessDefault(typeof v === 'string' ? nonEmptyString(v) : asNumber(v), fallback),
+      (v) => unlessDefault(typeof v === 'string' ? nonEmptyString(v) : positiveNumber(v), fallback),
       group,
     );
   return [

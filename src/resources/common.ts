@@ -29,13 +29,18 @@ export const engineObjectName = z
 /**
  * A single, safe path segment: the rule for User names, which become folder names and parts
  * of Docker object names. Refuses empty names, `.`/`..`, leading dots, separators, NUL,
- * control and whitespace characters, and shell metacharacters.
+ * control and whitespace characters, and shell metacharacters; and compatibility characters
+ * (fullwidth `ａｌｉｃｅ`, ligatures), which look like another user's name but name another folder.
  */
 export const safeSegment = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
   .refine((s) => s.normalize('NFC') === s, 'must be in Unicode NFC form')
+  .refine(
+    (s) => s.normalize('NFC') !== s || s.normalize('NFKC') === s,
+    'must not contain compatibility characters such as fullwidth letters or ligatures (Unicode NFKC form)',
+  )
   .refine((s) => !s.startsWith('.') && !s.startsWith('-'), 'must not start with "." or "-"')
   .refine(
     (s) => /^[\p{L}\p{N}\p{M}._@+-]+$/u.test(s),
@@ -55,15 +60,18 @@ export const userLabels = z.record(
 
 export const stringMap = z.record(z.string().min(1), z.string());
 
+const SIZE_MESSAGE = 'must be a size such as 512M, 1Gi or a byte count';
+const CPU_MESSAGE = 'must be a CPU count above 0, such as 0.5 or 2';
+
 /** `512M`, `1Gi` or a byte count; 1024-based like Docker. */
-export const byteSize = z.union([z.string(), z.number()]).refine((v) => parseBytes(v) !== undefined, {
-  message: 'must be a size such as 512M, 1Gi or a byte count',
-});
+export const byteSize = z
+  .union([z.string(), z.number()], { error: SIZE_MESSAGE })
+  .refine((v) => parseBytes(v) !== undefined, { message: SIZE_MESSAGE });
 
 /** A CPU count such as `0.5` or `2`. */
-export const cpuCount = z.union([z.string(), z.number()]).refine((v) => parseNanoCpus(v) !== undefined, {
-  message: 'must be a CPU count above 0, such as 0.5 or 2',
-});
+export const cpuCount = z
+  .union([z.string(), z.number()], { error: CPU_MESSAGE })
+  .refine((v) => parseNanoCpus(v) !== undefined, { message: CPU_MESSAGE });
 
 /** A Go-style duration such as `500ms`, `10s` or `1m30s`. */
 export const duration = z.string().refine((v) => parseDurationNanos(v) !== undefined, {
@@ -76,10 +84,13 @@ export const port = z.number().int().min(1).max(65535);
 export const commandList = z.array(z.string());
 
 /** Environment as a map (`{KEY: value}`) or compose's list form (`["KEY=value"]`). */
-export const environment = z.union([
-  z.record(z.string().regex(/^[^=\0]+$/, 'environment names must not contain "=" or NUL'), z.string()),
-  z.array(z.string().regex(/^[^=\0]+=/, 'must have the form NAME=value')),
-]);
+export const environment = z.union(
+  [
+    z.record(z.string().regex(/^[^=\0]+$/, 'environment names must not contain "=" or NUL'), z.string()),
+    z.array(z.string().regex(/^[^=\0]+=/, 'must have the form NAME=value')),
+  ],
+  { error: 'must be a map {NAME: "value"} or a list ["NAME=value"]' },
+);
 
 /** Linux capabilities, with or without the `CAP_` prefix. */
 export const capabilityList = z.array(

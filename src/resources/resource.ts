@@ -27,7 +27,11 @@ export type Validation = { ok: true; resource: Resource } | { ok: false; issues:
 export function toFieldIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): FieldIssue[] {
   return error.issues.map((issue) => ({
     path: formatPath([...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]),
-    message: issue.message,
+    // zod reports a refused record key as "Invalid key in record"; the key schema's own words say why.
+    message:
+      issue.code === 'invalid_key' && issue.issues.length > 0
+        ? issue.issues.map((inner) => inner.message).join('; ')
+        : issue.message,
   }));
 }
 
@@ -47,8 +51,9 @@ export function validateResource(input: unknown): Validation {
     .looseObject({
       apiVersion: z.literal(API_VERSION, { error: `must be "${API_VERSION}"` }),
       kind: z.string({ error: 'is required' }),
-      metadata: z.unknown(),
-      spec: z.unknown(),
+      // Optional here so each is checked below with its own message; a document may leave out `spec`.
+      metadata: z.unknown().optional(),
+      spec: z.unknown().optional(),
     })
     .safeParse(input);
   if (!envelope.success) return { ok: false, issues: toFieldIssues(envelope.error) };

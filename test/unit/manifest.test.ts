@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManifestReadError } from '../../src/errors.js';
-import { loadManifests, parseManifestText } from '../../src/resources/manifest.js';
+import { loadManifests, MAX_MANIFEST_BYTES, parseManifestText } from '../../src/resources/manifest.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -77,6 +77,93 @@ describe('parseManifestText', () => {
     expect(result.issues[0]?.message).toMatch(/alias/i);
   });
 
+  it('refuses an alias bomb hidden inside a spec field, reporting it at the document', async () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 10; i += 1) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]`);
+    }
+    const text = [
+      'apiVersion: swarmkeeper/v1',
+      'kind: Service',
+      'metadata: {name: web}',
+      'spec:',
+      '  image: nginx',
+      '  containerLabels:',
+      ...levels.map((l) => `    ${l}`),
+      '  command: *j',
+    ].join('\n');
+    const started = Date.now();
+    const result = await parse(text);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(result.resources).toEqual([]);
+    expect(result.issues).toEqual([expect.objectContaining({ location: 'm.yaml:1' })]);
+    expect(result.issues[0]?.message).toMatch(/alias/i);
+  });
+
+  it('refuses a duplicate key nested in the spec, at its line', async () => {
+    const result = await parse(
+      'apiVersion: swarmkeeper/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  image: a\n  replicas: 1\n  replicas: 2\n',
+    );
+    expect(result.resources).toEqual([]);
+    expect(result.issues[0]?.message).toMatch(/unique/i);
+    expect(result.issues[0]?.location).toBe('m.yaml:7');
+  });
+
+  it('loads the good documents of a multi-kind file and pins each bad one to its own line', async () => {
+    const result = await parse(
+      [
+        'apiVersion: swarmkeeper/v1',
+        'kind: Network',
+        'metadata: {name: jupyterhub}',
+        '---',
+        'apiVersion: swarmkeeper/v1',
+        'kind: Sеrvice', // Cyrillic е
+        'metadata: {name: web}',
+        '---',
+        'apiVersion: swarmkeeper/v1',
+        'kind: User',
+        'metadata: {name: ../root}',
+        '---',
+        'apiVersion: swarmkeeper/v1',
+        'kind: Volume',
+        'metadata: {name: data}',
+        'spec: {reclaimPolicy: Delete}',
+      ].join('\n'),
+    );
+    expect(result.resources.map((r) => `${r.resource.kind}/${r.resource.metadata.name}`)).toEqual([
+      'Network/jupyterhub',
+      'Volume/data',
+    ]);
+    expect(result.issues.map((i) => [i.path, i.location])).toEqual([
+      ['kind', 'm.yaml:6'],
+      ['metadata.name', 'm.yaml:11'],
+      ['metadata.name', 'm.yaml:11'],
+    ]);
+  });
+
+  it.each([
+    ['missing', 'kind: Network\nmetadata: {name: n}\n', 'm.yaml:1'],
+    ['a later version', 'apiVersion: swarmkeeper/v2\nkind: Network\nmetadata: {name: n}\n', 'm.yaml:1'],
+    ['Kubernetes', 'apiVersion: apps/v1\nkind: Network\nmetadata: {name: n}\n', 'm.yaml:1'],
+  ])('refuses an apiVersion that is %s', async (_label, text, location) => {
+    const result = await parse(text);
+    expect(result.resources).toEqual([]);
+    expect(result.issues).toEqual([expect.objectContaining({ path: 'apiVersion', location })]);
+  });
+
+  it('refuses text larger than the limit without parsing it', async () => {
+    const text = `# ${'x'.repeat(MAX_MANIFEST_BYTES)}\n`;
+    const started = Date.now();
+    const result = await parse(text);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(result.resources).toEqual([]);
+    expect(result.issues).toEqual([
+      { path: '', message: `larger than ${MAX_MANIFEST_BYTES} bytes`, location: 'm.yaml' },
+    ]);
+  });
+
   it('refuses a wrong apiVersion, naming the field', async () => {
     const result = await parse('apiVersion: v1\nkind: Network\nmetadata: {name: n}\nspec: {}\n');
     expect(result.issues).toEqual([expect.objectContaining({ path: 'apiVersion', location: 'm.yaml:1' })]);
@@ -126,6 +213,14 @@ describe('loadManifests', () => {
     expect(result.issues).toEqual([
       expect.objectContaining({ path: 'metadata.name', location: `${path.join(dir, 'b.yml')}:1` }),
     ]);
+  });
+
+  it('refuses a file larger than the limit before reading it', async () => {
+    const file = path.join(dir, 'huge.yaml');
+    await writeFile(file, `# ${'x'.repeat(MAX_MANIFEST_BYTES)}\n`);
+    await expect(loadManifests([file])).rejects.toThrow(
+      new ManifestReadError(file, `larger than ${MAX_MANIFEST_BYTES} bytes`),
+    );
   });
 
   it('fails clearly for a path that does not exist', async () => {

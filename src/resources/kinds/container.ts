@@ -8,9 +8,25 @@ import {
   port,
   stringMap,
 } from '../common.js';
+import { RESERVED_LABEL_PREFIX } from '../metadata.js';
 import { mount, networkAttachment, protocol, resourceLimits } from './workload.js';
 
 export const containerName = engineObjectName;
+
+/**
+ * A container has one label set, shared with the labels swarmkeeper writes, so `containerLabels`
+ * may not use their prefix: the controller's own would win, and the container be recreated forever.
+ */
+const containerLabels = stringMap.superRefine((labels, ctx) => {
+  for (const key of Object.keys(labels)) {
+    if (key.startsWith(RESERVED_LABEL_PREFIX))
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `keys starting "${RESERVED_LABEL_PREFIX}" are reserved`,
+      });
+  }
+});
 
 const containerPort = z.strictObject({
   target: port,
@@ -32,7 +48,7 @@ export const containerSpec = z.strictObject({
   user: z.string().min(1).optional(),
   hostname: z.string().min(1).optional(),
   env: environment.optional(),
-  containerLabels: stringMap.optional(),
+  containerLabels: containerLabels.optional(),
   networks: z.array(networkAttachment).optional(),
   ports: z.array(containerPort).optional(),
   mounts: z.array(mount).optional(),
