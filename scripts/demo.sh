@@ -12,6 +12,38 @@ bash scripts/lab.sh up
 mkdir -p "$DEMO_ROOT/nfs" "$DEMO_ROOT/etc-jupyterhub"
 npm run --silent build
 
+if [ "${1:-}" = "--stack" ]; then
+  # The controller as a Swarm stack (two replicas, one leader), from images built on this machine.
+  bash scripts/build-local-image.sh
+  for secret in swarmkeeper_redis_password swarmkeeper_api_token; do
+    docker secret inspect "$secret" >/dev/null 2>&1 || node -e "process.stdout.write(require('crypto').randomBytes(32).toString('hex'))" | docker secret create "$secret" - >/dev/null
+  done
+  SWARMKEEPER_IMAGE=local/swarmkeeper:dev SWARMKEEPER_REDIS_IMAGE=local/redis:dev \
+    SWARMKEEPER_NFS_ROOT="$DEMO_ROOT/nfs" SWARMKEEPER_DOCKER_GID=$(stat -c %g /var/run/docker.sock) \
+    docker stack deploy --resolve-image never -c deploy/stack.yml swarmkeeper
+  echo "== waiting for a controller replica"
+  ctr=""
+  for _ in $(seq 1 60); do
+    ctr=$(docker ps -q -f label=com.docker.swarm.service.name=swarmkeeper_controller | head -n1)
+    [ -n "$ctr" ] && docker exec "$ctr" node /app/bin/swarmkeeper.js get >/dev/null 2>&1 && break
+    sleep 2
+  done
+  docker exec "$ctr" rm -rf /tmp/manifests
+  docker cp manifests/examples/local "$ctr":/tmp/manifests
+  docker exec "$ctr" node /app/bin/swarmkeeper.js apply -f /tmp/manifests
+  sleep 5
+  docker exec "$ctr" node /app/bin/swarmkeeper.js status || true
+  cat <<TXT
+
+swarmkeeper runs as the stack "swarmkeeper". Try:
+  docker service rm nginx                     # repaired by the controller inside the Swarm
+  docker service logs -f swarmkeeper_controller
+  docker exec \$(docker ps -q -f label=com.docker.swarm.service.name=swarmkeeper_controller | head -n1) node /app/bin/swarmkeeper.js status
+  docker stack rm swarmkeeper                 # removes swarmkeeper only; the deployment keeps running
+TXT
+  exit 0
+fi
+
 sk() { node bin/swarmkeeper.js "$@"; }
 
 echo "== swarmkeeper validate -f manifests/examples/local"

@@ -39,6 +39,11 @@ const environmentSchema = z.object({
   SWARMKEEPER_HTTP_ADDR: z.string().min(1).default('0.0.0.0:9464'),
   /** The users API's bearer token, read from this file (a Docker secret); without it the API is off. */
   SWARMKEEPER_API_TOKEN_FILE: z.string().min(1).optional(),
+  /** The status page at `/` without the token (it shows no secret, but the deployment's layout). */
+  SWARMKEEPER_DASHBOARD_PUBLIC: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Users API requests per second and burst, per client address. */
   SWARMKEEPER_API_RATE: z.coerce.number().positive().default(20),
   SWARMKEEPER_API_BURST: z.coerce.number().int().positive().default(40),
@@ -54,6 +59,14 @@ const environmentSchema = z.object({
   SWARMKEEPER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
+  /**
+   * Chaos testing only: kill this process with SIGKILL when the named fault point is reached
+   * (`network-recreate:after-remove`, `service-update:before`, ...; see src/actuate/faults.ts).
+   */
+  SWARMKEEPER_FAULT_KILL_AT: z
+    .string()
+    .regex(/^[a-z]+(?:-[a-z]+)*:[a-z]+(?:-[a-z]+)*$/, 'must name a fault point, e.g. service-update:before')
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof environmentSchema>>;

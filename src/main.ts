@@ -1,22 +1,33 @@
 /**
  * The composition root of `swarmkeeper run`: parse config once, build the Redis and Docker
- * adapters, elect a leader, serve probes, metrics and the users API, run the controller, and
- * drain on SIGTERM.
+ * adapters, elect a leader, serve probes, metrics, the users API and the status page, run the
+ * controller, feed the events stream from the log, and drain on SIGTERM.
  */
-import { DockerActuator, type FaultInjector } from './actuate/index.js';
+import { writeSync } from 'node:fs';
+import { pino } from 'pino';
+import {
+  DockerActuator,
+  FAULT_POINTS,
+  NETWORK_RECREATE_FAULTS,
+  type FaultInjector,
+} from './actuate/index.js';
 import type { Config } from './config.js';
 import { Controller } from './controller/controller.js';
+import { EventSink } from './controller/event-sink.js';
 import { instanceIdentity, LeaderElector } from './controller/leader.js';
+import { openEventStream } from './desired/events.js';
+import type { Lease } from './desired/lease.js';
 import { openControllerState } from './desired/open.js';
 import type { RedisDesiredStore } from './desired/redis-store.js';
-import { describeError } from './errors.js';
+import { ConfigError, describeError } from './errors.js';
 import { NoQuotaDriver, type QuotaDriver } from './homes/quota/driver.js';
 import { DEFAULT_PROJECT_FILES } from './homes/quota/project-files.js';
 import { XfsQuotaDriver } from './homes/quota/xfs.js';
 import { metricsObserver } from './http/controller-metrics.js';
+import { Dashboard } from './http/dashboard/index.js';
 import { Metrics } from './http/metrics.js';
 import { createHttpServer, type HttpServer, type ListeningAddress } from './http/server.js';
-import type { Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { DockerCallCounter } from './observed/call-counter.js';
 import { createDocker, pingDocker, type Docker } from './observed/docker-client.js';
 import { dockerEvents } from './observed/events.js';
@@ -27,6 +38,8 @@ export interface RunOptions {
   /** One pass, then exit: for scripts and CI. */
   readonly once: boolean;
   readonly log: Logger;
+  /** The sink `log` writes to besides stdout (see `createControllerLogging`); absent, no events are kept. */
+  readonly events?: EventSink;
   /** Resolves when the controller should stop (SIGTERM/SIGINT in the CLI). */
   readonly stopSignal?: Promise<void>;
 }
@@ -57,14 +70,52 @@ export interface AssembleOptions {
   readonly faultInjector?: FaultInjector;
   /** Defaults to the configuration; `run --once` and single-replica tests turn it off. */
   readonly leaderElection?: boolean;
+  /** Drifts and actions `log` writes here go to `<prefix>:events`, through a connection of their own. */
+  readonly events?: EventSink;
+}
+
+/** How long entries still buffered for the events stream get on the way out. */
+const EVENTS_DRAIN_TIMEOUT_MS = 2_000;
+
+export interface ControllerLogging {
+  readonly log: Logger;
+  /** The log's second destination, feeding `<prefix>:events`; hand it to `assembleController`. */
+  readonly events: EventSink;
+}
+
+/**
+ * The controller's logger: every line to `destination` (stdout by default) at the configured
+ * level and, with `pino.multistream`, info and above to the event sink, which keeps the drifts,
+ * actions, warnings and errors about resources for the events stream.
+ */
+export function createControllerLogging(
+  config: Config,
+  destination: pino.DestinationStream = pino.destination(1),
+): ControllerLogging {
+  const events = new EventSink({
+    // Called only after a later append succeeds, by which time `log` exists.
+    onDropped: (dropped) => log.warn({ dropped }, 'events stream lost entries while Redis was away'),
+  });
+  const level = config.SWARMKEEPER_LOG_LEVEL;
+  const streams = pino.multistream([
+    { level, stream: destination },
+    { level: 'info', stream: events },
+  ]);
+  // The logger passes what either stream wants (info at least); each stream then keeps its own level.
+  const verbose = level === 'debug' || level === 'trace';
+  const log = createLogger(verbose ? level : 'info', streams);
+  return { log, events };
 }
 
 /** Builds the controller and its adapters from configuration; nothing runs until `start` or `runOnce`. */
 export async function assembleController(config: Config, options: AssembleOptions): Promise<ControllerApp> {
   const { log } = options;
+  const faultInjector = withKillAt(config.SWARMKEEPER_FAULT_KILL_AT, options.faultInjector, log);
   const { store, journal, projectIds, lease } = await openControllerState(config, options.mode, {
     onNotice: (message, fields) => log.warn(fields, message),
   });
+  const eventStream = options.events ? await openEventStream(config, 'controller') : undefined;
+  if (eventStream) options.events?.attach(eventStream);
   const docker = createDocker();
   const counter = new DockerCallCounter();
   const reader = new DockerObservedReader(docker, { counter });
@@ -98,7 +149,7 @@ export async function assembleController(config: Config, options: AssembleOption
     owner: config.SWARMKEEPER_PREFIX,
     journal,
     onStep: (step) => log.info(step, 'network recreate step'),
-    ...(options.faultInjector && { faultInjector: options.faultInjector }),
+    ...(faultInjector && { faultInjector }),
   });
   const controller = new Controller({
     store,
@@ -113,7 +164,11 @@ export async function assembleController(config: Config, options: AssembleOption
     resyncMs: config.SWARMKEEPER_RESYNC_SECONDS * 1000,
     observer: metricsObserver(metrics),
     ...(elector && { leadership: elector.leadership$ }),
-    homes: { allocator: projectIds, quotaDriverFor: (homes) => quotaDriverFor(homes, config) },
+    homes: {
+      allocator: projectIds,
+      quotaDriverFor: (homes) => quotaDriverFor(homes, config),
+      ...(faultInjector && { faultInjector }),
+    },
     beforeFirstSync: async () => {
       for (const network of await actuator.pendingNetworkRecreates()) {
         const report = await actuator.resumeNetworkRecreate(network);
@@ -138,6 +193,7 @@ export async function assembleController(config: Config, options: AssembleOption
     start: async ({ serveHttp = true } = {}) => {
       let address: ListeningAddress | undefined;
       if (serveHttp) {
+        const dashboard = await dashboardFor(config, { log, store, lease, elector });
         server = createHttpServer({
           log,
           metrics,
@@ -151,12 +207,18 @@ export async function assembleController(config: Config, options: AssembleOption
             users: { store, tokenFile: config.SWARMKEEPER_API_TOKEN_FILE },
           }),
           rateLimit: { ratePerSecond: config.SWARMKEEPER_API_RATE, burst: config.SWARMKEEPER_API_BURST },
+          ...(dashboard && { dashboard }),
         });
         address = await server.listen(config.SWARMKEEPER_HTTP_ADDR);
         log.info(
           {
             address: `${address.host}:${address.port}`,
             usersApi: config.SWARMKEEPER_API_TOKEN_FILE !== undefined,
+            statusPage: config.SWARMKEEPER_DASHBOARD_PUBLIC
+              ? 'public'
+              : config.SWARMKEEPER_API_TOKEN_FILE !== undefined
+                ? 'token'
+                : 'off',
           },
           'http listening',
         );
@@ -178,7 +240,77 @@ export async function assembleController(config: Config, options: AssembleOption
       await server?.close();
       await store.close();
       log.info({ drained }, 'controller stopped');
+      await options.events?.close(EVENTS_DRAIN_TIMEOUT_MS);
+      await eventStream?.close();
     },
+  };
+}
+
+/**
+ * The status page, behind the users API's token, or public with SWARMKEEPER_DASHBOARD_PUBLIC; off
+ * when neither is set. It reads the events stream on a connection of its own, so page loads never
+ * queue behind the controller's appends; the server closes it.
+ */
+async function dashboardFor(
+  config: Config,
+  parts: {
+    readonly log: Logger;
+    readonly store: RedisDesiredStore;
+    readonly lease: Lease;
+    readonly elector: LeaderElector | undefined;
+  },
+): Promise<Dashboard | undefined> {
+  const { log, store, lease, elector } = parts;
+  const tokenFile = config.SWARMKEEPER_API_TOKEN_FILE;
+  if (tokenFile === undefined && !config.SWARMKEEPER_DASHBOARD_PUBLIC) return undefined;
+  const identity = elector?.identity ?? instanceIdentity();
+  return new Dashboard({
+    log,
+    auth: { public: config.SWARMKEEPER_DASHBOARD_PUBLIC, ...(tokenFile !== undefined && { tokenFile }) },
+    snapshot: {
+      store,
+      prefix: config.SWARMKEEPER_PREFIX,
+      // Without leader election this replica always acts.
+      instance: () => ({ identity, role: elector?.role ?? 'leader', election: elector !== undefined }),
+      ...(elector && { leaseHolder: () => lease.holder() }),
+    },
+    events: await openEventStream(config, 'controller'),
+  });
+}
+
+/** Every fault point SWARMKEEPER_FAULT_KILL_AT may name. */
+export const ALL_FAULT_POINTS: readonly string[] = [
+  ...Object.values(NETWORK_RECREATE_FAULTS),
+  ...Object.values(FAULT_POINTS),
+];
+
+/**
+ * SWARMKEEPER_FAULT_KILL_AT, for chaos tests: a fault injector that kills this process with SIGKILL
+ * (no drain, no cleanup, as a crash or an OOM kill would) the first time the named point is
+ * reached, after the tests' own injector, if any, has run.
+ */
+function withKillAt(
+  killAt: string | undefined,
+  injector: FaultInjector | undefined,
+  log: Logger,
+): FaultInjector | undefined {
+  if (killAt === undefined) return injector;
+  if (!ALL_FAULT_POINTS.includes(killAt)) {
+    throw new ConfigError(
+      `invalid environment: SWARMKEEPER_FAULT_KILL_AT: unknown fault point "${killAt}" (one of ${ALL_FAULT_POINTS.join(', ')})`,
+      [{ path: 'SWARMKEEPER_FAULT_KILL_AT', message: 'unknown fault point' }],
+    );
+  }
+  log.warn({ faultKillAt: killAt }, 'fault injection on: this process kills itself at that point');
+  return (step) => {
+    injector?.(step);
+    if (step !== killAt) return;
+    // Written synchronously: the logger writes asynchronously, and what it still holds dies with us.
+    writeSync(
+      process.stderr.fd,
+      `swarmkeeper: fault injected at ${step}: killing this process with SIGKILL\n`,
+    );
+    process.kill(process.pid, 'SIGKILL');
   };
 }
 
@@ -212,6 +344,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     log,
     mode: options.once ? 'cli' : 'controller',
     ...(options.once && { leaderElection: false }),
+    ...(options.events && { events: options.events }),
   });
   try {
     const engine = await pingDocker(app.docker);

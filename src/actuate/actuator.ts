@@ -20,6 +20,7 @@ import type {
 } from '../reconcile/index.js';
 import { LABELS } from '../resources/metadata.js';
 import { hasDockerCode, toDockerError } from './docker-errors.js';
+import { FAULT_POINTS } from './faults.js';
 import { Engine, type PayloadKind } from './engine.js';
 import { NetworkRecreator, type NetworkRecreateResult } from './network-recreate.js';
 import type {
@@ -105,6 +106,7 @@ export class DockerActuator implements Actuator {
   readonly #networks: NetworkRecreator;
   readonly #pollMs: number;
   readonly #stopTimeout: number | undefined;
+  readonly #fault: FaultInjector | undefined;
 
   constructor(options: DockerActuatorOptions) {
     if (options.owner === '') throw new TypeError('DockerActuator needs a non-empty owner');
@@ -118,6 +120,7 @@ export class DockerActuator implements Actuator {
     this.#journal = options.journal;
     this.#pollMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#stopTimeout = options.containerStopTimeoutSeconds;
+    this.#fault = options.faultInjector;
     this.#networks = new NetworkRecreator({
       engine: this.#engine,
       journal: options.journal,
@@ -174,7 +177,12 @@ export class DockerActuator implements Actuator {
         switch (action.kind) {
           case 'Service': {
             const name = action.body.Name ?? action.id;
+            const rotation = action.drift.some((d) => d.path === 'spec.configs' || d.path === 'spec.secrets');
+            if (rotation) this.#fault?.(FAULT_POINTS.configRotationBeforeServiceUpdate);
+            this.#fault?.(FAULT_POINTS.serviceUpdateBefore);
             await this.#engine.updateService(action.id, action.version, this.#ownService(action.body), name);
+            this.#fault?.(FAULT_POINTS.serviceUpdateAfter);
+            if (rotation) this.#fault?.(FAULT_POINTS.configRotationAfterServiceUpdate);
             return done('updated', 'Service', name, action.id, { labelsOnly: action.labelsOnly });
           }
           case 'Config':

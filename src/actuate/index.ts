@@ -12,6 +12,7 @@ export {
 } from './actuator.js';
 export { hasDockerCode, toDockerError } from './docker-errors.js';
 export { NETWORK_RECREATE_FAULTS, type NetworkRecreateResult } from './network-recreate.js';
+export { FAULT_POINTS } from './faults.js';
 export type {
   ActionReport,
   ActionVerb,

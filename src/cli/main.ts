@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
+import { openEventStream } from '../desired/events.js';
 import { openDesiredStore } from '../desired/open.js';
 import type { DesiredStore } from '../desired/store.js';
 import { SwarmkeeperError, UsageError, describeError } from '../errors.js';
@@ -13,11 +14,12 @@ import { runDelete } from './commands/delete.js';
 import { runGet } from './commands/get.js';
 import { runValidate } from './commands/validate.js';
 import { runDiff } from './commands/diff.js';
+import { EVENT_OUTPUTS, runEvents, type EventOutput } from './commands/events.js';
+import { runExport } from './commands/export.js';
 import { runPrune } from './commands/prune.js';
 import { runStatus } from './commands/status.js';
 import { runSpawnerConfig } from './commands/homes.js';
-import { createLogger } from '../log.js';
-import { runController } from '../main.js';
+import { createControllerLogging, runController } from '../main.js';
 import { OUTPUT_FORMATS } from './format.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 
@@ -104,8 +106,8 @@ export async function main(
     .option('--once', 'make one pass over every resource, then exit')
     .action(async (options: { once?: boolean }) => {
       const settings = config();
-      const log = createLogger(settings.SWARMKEEPER_LOG_LEVEL);
-      await runController(settings, { once: options.once ?? false, log, stopSignal: stopSignal() });
+      const { log, events } = createControllerLogging(settings);
+      await runController(settings, { once: options.once ?? false, log, events, stopSignal: stopSignal() });
     });
 
   program
@@ -128,6 +130,106 @@ export async function main(
     .action(async (options: { filename: string[]; recursive?: boolean }) => {
       exitCode = await runDiff(io, { ...options, owner: config().SWARMKEEPER_PREFIX });
     });
+
+  program
+    .command('events')
+    .description('Print the drifts and actions the controller recorded, newest last; -f follows until Ctrl-C')
+    .option('-f, --follow', 'keep printing new events as they come')
+    .option('--kind <kind>', 'only this kind (service, svc, Service, ...)')
+    .option('--name <name>', 'only resources of this name')
+    .option('--limit <n>', 'how many of the newest events to print first', '50')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(EVENT_OUTPUTS).default('text'))
+    .action(
+      async (options: {
+        follow?: boolean;
+        kind?: string;
+        name?: string;
+        limit: string;
+        output: EventOutput;
+      }) => {
+        const stream = await openEventStream(config(), 'cli');
+        const stop = new AbortController();
+        const abort = (): void => stop.abort();
+        process.once('SIGINT', abort);
+        process.once('SIGTERM', abort);
+        try {
+          exitCode = await runEvents(
+            stream,
+            io,
+            {
+              follow: options.follow ?? false,
+              kind: options.kind,
+              name: options.name,
+              output: options.output,
+              limit: parseCount(options.limit, '--limit'),
+            },
+            stop.signal,
+          );
+        } finally {
+          process.off('SIGINT', abort);
+          process.off('SIGTERM', abort);
+          await stream.close();
+        }
+      },
+    );
+
+  program
+    .command('export')
+    .description(
+      'Write manifests for what runs on the Swarm (and home folders on an export), to adopt a deployment built by hand',
+    )
+    .option(
+      '--selector <key=value...>',
+      'only objects with these labels (all must match; a bare key must exist)',
+    )
+    .option('--names <names>', 'only these names, comma-separated; "*" matches any run of characters')
+    .option('-o, --output-dir <dir>', 'write one file per kind into this folder instead of printing')
+    .option('--homes-root <path>', 'also export the user folders under this NFS root')
+    .addOption(
+      new Option('--homes-naming <naming>', 'how folder names were made from usernames')
+        .choices(['plain', 'md5', 'escaped'])
+        .default('plain'),
+    )
+    .option('--homes-name <name>', 'name of the HomeFolders resource', 'homes')
+    .addOption(
+      new Option('--homes-quota <driver>', 'read quotas back with this driver (xfs: SWARMKEEPER_XFS_QUOTA)')
+        .choices(['none', 'xfs'])
+        .default('none'),
+    )
+    .option('--homes-projects <file>', 'xfs: the ID:path projects file naming project IDs', '/etc/projects')
+    .option('--homes-projid <file>', 'xfs: the name:ID projid file naming project IDs', '/etc/projid')
+    .action(
+      async (options: {
+        selector?: string[];
+        names?: string;
+        outputDir?: string;
+        homesRoot?: string;
+        homesNaming: 'plain' | 'md5' | 'escaped';
+        homesName: string;
+        homesQuota: 'none' | 'xfs';
+        homesProjects: string;
+        homesProjid: string;
+      }) => {
+        const settings = config();
+        exitCode = await runExport(io, {
+          selector: options.selector ?? [],
+          names: options.names,
+          outputDir: options.outputDir,
+          owner: settings.SWARMKEEPER_PREFIX,
+          xfsQuotaBinary: settings.SWARMKEEPER_XFS_QUOTA,
+          ...(options.homesRoot !== undefined && {
+            homes: {
+              root: options.homesRoot,
+              naming: options.homesNaming,
+              name: options.homesName,
+              quota: options.homesQuota,
+              projectsFile: options.homesProjects,
+              projidFile: options.homesProjid,
+            },
+          }),
+        });
+      },
+    );
 
   program
     .command('prune')
@@ -170,6 +272,12 @@ function stopSignal(): Promise<void> {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
+}
+
+/** A whole number of at least 0 given as a flag; anything else is a usage error. */
+function parseCount(text: string, flag: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} must be a whole number, not "${text}"`);
+  return Number(text);
 }
 
 /** The one place a CLI failure is reported: once, on stderr, with its code. */

@@ -4,8 +4,8 @@
  * the one place that decides what a reconcile's outcome means for the log.
  */
 import { merge, Subscription, type Observable } from 'rxjs';
-import type { DesiredChange, DesiredStore } from '../desired/store.js';
-import { NotLeaderError, SwarmkeeperError, describeError } from '../errors.js';
+import type { DesiredChange, DesiredStore, StoreAvailability } from '../desired/store.js';
+import { NotLeaderError, StoreUnavailableError, SwarmkeeperError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DockerEvent } from '../observed/events.js';
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
@@ -45,7 +45,7 @@ export interface ControllerOptions {
   /** Told of reconciles, drift, queue depth and status, for metrics. */
   readonly observer?: ControllerObserver;
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
-  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor'>;
+  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector'>;
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -63,8 +63,14 @@ export class Controller {
   private readonly gate: PruneGate;
   private readonly homes: HomeReconciler | undefined;
   private subscription: Subscription | undefined;
+  private availability: Subscription | undefined;
   private firstSyncDone = false;
   private storeDown = false;
+  /**
+   * False from the moment the store's connection drops until it is back: status is held back and
+   * removals wait, instead of queueing commands that would block reconciles until Redis returns.
+   */
+  private storeConnected = true;
   /** Whether this instance may act: true without leader election, else while it leads. */
   private active: boolean;
 
@@ -74,8 +80,8 @@ export class Controller {
     this.active = options.leadership === undefined;
     this.cache = new DesiredCache(options.store);
     this.snapshots = new SnapshotCache(options.reader);
-    this.status = new StatusWriter(options.store, options.observer);
-    this.gate = new PruneGate(options.store);
+    this.status = new StatusWriter(options.store, options.observer, () => this.storeConnected);
+    this.gate = new PruneGate(options.store, undefined, () => this.storeConnected);
     this.homes = options.homes
       ? new HomeReconciler({
           ...options.homes,
@@ -133,6 +139,9 @@ export class Controller {
 
   /** Starts the sources and the first full sync; resolves once that sync is queued. */
   async start(): Promise<void> {
+    this.availability = this.options.store
+      .availability?.()
+      .subscribe((availability) => this.onStoreAvailability(availability));
     if (this.active) await this.options.beforeFirstSync?.();
     await this.fullSync('startup');
     this.firstSyncDone = true;
@@ -202,6 +211,7 @@ export class Controller {
   /** Stops taking work, lets in-flight reconciles finish (bounded), and flushes held-back status. */
   async stop(drainTimeoutMs = 10_000): Promise<boolean> {
     this.subscription?.unsubscribe();
+    this.availability?.unsubscribe();
     const drained = await this.queue.shutdown({ drainTimeoutMs });
     await this.status.flush();
     return drained;
@@ -241,17 +251,40 @@ export class Controller {
     if (this.active) this.queue.add(`${change.kind}/${change.name}`);
   }
 
+  /**
+   * The store's connection went down (logged once per outage) or came back: a full sync then
+   * reloads the desired state and writes the status held back meanwhile.
+   */
+  private onStoreAvailability({ available, reason }: StoreAvailability): void {
+    if (available === this.storeConnected) return;
+    this.storeConnected = available;
+    if (!available) {
+      this.storeUnavailable(
+        new StoreUnavailableError(`the connection to Redis was lost (${reason ?? 'closed'}); reconnecting`),
+      );
+      return;
+    }
+    void this.fullSync('store-reconnected');
+  }
+
   /** Relists both sides and queues every key either side knows. Never throws. */
   private async fullSync(reason: string): Promise<void> {
-    try {
-      await this.cache.refreshAll();
-      this.gate.observeCount(this.cache.size);
-      this.storeUp();
-      await this.status.flush();
-      await this.homes?.refreshUsage();
-    } catch (error) {
-      // Keep repairing from the cached desired state; the next resync tries Redis again.
-      this.storeUnavailable(error);
+    // While the connection is down a listing would only wait for it: go on from the cache. The
+    // first sync still waits, as there is no cache to go on from yet.
+    // Keys whose record vanished since the last listing: a deletion whose notification was missed
+    // (sent while the watch was still subscribing or reconnecting) must still be acted on.
+    let vanished: string[] = [];
+    if (this.storeConnected || reason === 'startup') {
+      try {
+        vanished = (await this.cache.refreshAll()).filter((key) => this.cache.get(key) === undefined);
+        this.gate.observeCount(this.cache.size);
+        this.storeUp();
+        await this.status.flush();
+        await this.homes?.refreshUsage();
+      } catch (error) {
+        // Keep repairing from the cached desired state; the next resync tries Redis again.
+        this.storeUnavailable(error);
+      }
     }
     let owned: string[] = [];
     try {
@@ -260,7 +293,7 @@ export class Controller {
     } catch (error) {
       this.log.warn({ err: describeError(error), reason }, 'docker unavailable');
     }
-    const keys = new Set([...this.cache.keys(), ...owned]);
+    const keys = new Set([...this.cache.keys(), ...owned, ...vanished]);
     this.log.debug({ reason, keys: keys.size }, 'full sync');
     if (!this.active) return;
     for (const key of keys) this.queue.add(key);
@@ -269,7 +302,11 @@ export class Controller {
   private storeUnavailable(error: unknown): void {
     if (this.storeDown) return;
     this.storeDown = true;
-    this.log.error({ err: describeError(error) }, 'desired store unavailable; repairing from cached state');
+    const code = error instanceof SwarmkeeperError ? error.code : undefined;
+    this.log.error(
+      { err: describeError(error), ...(code !== undefined && { code }) },
+      'desired store unavailable; repairing from cached state',
+    );
   }
 
   private storeUp(): void {

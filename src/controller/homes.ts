@@ -5,6 +5,7 @@
  * spawns. Quota usage is read with one `report` per resync.
  */
 import path from 'node:path';
+import type { FaultInjector } from '../actuate/types.js';
 import type { ProjectIdAllocator } from '../desired/project-ids.js';
 import type { DesiredStore, DriftEntry } from '../desired/store.js';
 import { ERROR_CODES, SwarmkeeperError, describeError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface HomeReconcilerOptions {
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
   readonly wallClock?: () => Date;
+  /** Tests: fault points of the folder archive. */
+  readonly faultInjector?: FaultInjector;
 }
 
 /** What one HomeFolders export needs at run time; rebuilt when its spec changes. */
@@ -415,7 +418,7 @@ export class HomeReconciler {
     const quota = this.options.quotaDriverFor(homes);
     const runtime: Export = {
       fingerprint,
-      folders: new FolderManager({ root: homes.spec.root }),
+      folders: new FolderManager({ root: homes.spec.root, faultInjector: this.options.faultInjector }),
       quota,
       batcher: new QuotaBatcher({ driver: quota, allocator: this.options.allocator }),
       usage: existing?.usage ?? new Map<string, QuotaUsage>(),

@@ -11,6 +11,7 @@ import {
   planSecret,
   planService,
   planVolume,
+  payloadHash,
   realisedPayloadName,
   type Action,
   type ObservedPayload,
@@ -51,13 +52,12 @@ export function buildContext(snapshot: ObservedSnapshot, payloads: readonly Reso
   for (const resource of payloads) {
     if (resource.kind !== 'Config' && resource.kind !== 'Secret') continue;
     if (resource.spec.data === undefined) continue;
-    const name = realisedPayloadName(resource.metadata.name, resource.spec.data);
-    const observed = resource.kind === 'Config' ? snapshot.configs.get(name) : snapshot.secrets.get(name);
-    if (!observed) continue;
-    (resource.kind === 'Config' ? realisedConfigs : realisedSecrets).set(resource.metadata.name, {
-      id: observed.ID,
-      name,
-    });
+    const current = currentPayload(
+      resource,
+      resource.kind === 'Config' ? snapshot.configs : snapshot.secrets,
+    );
+    if (!current) continue;
+    (resource.kind === 'Config' ? realisedConfigs : realisedSecrets).set(resource.metadata.name, current);
   }
   const networks = new Map<string, string>();
   for (const [name, network] of snapshot.networks) networks.set(name, network.Id);
@@ -107,12 +107,8 @@ export async function planResource(
       const observed = payloadVersions(resource, snapshot, view.owner);
       const actions =
         resource.kind === 'Config' ? planConfig(resource, observed) : planSecret(resource, observed);
-      const current =
-        resource.spec.data !== undefined &&
-        observed.some(
-          (o) => o.Spec?.Name === realisedPayloadName(resource.metadata.name, resource.spec.data ?? ''),
-        );
-      return { actions, health: presenceHealth(current) };
+      const map = resource.kind === 'Config' ? snapshot.configs : snapshot.secrets;
+      return { actions, health: presenceHealth(currentPayload(resource, map) !== undefined) };
     }
     case 'Container': {
       // The list entry lacks HostConfig and the full Config, so read the one container in full.
@@ -140,11 +136,38 @@ function payloadVersions(
       : realisedPayloadName(resource.metadata.name, resource.spec.data);
   const all: ObservedPayload[] =
     resource.kind === 'Config' ? [...snapshot.configs.values()] : [...snapshot.secrets.values()];
+  const adopted = resource.metadata.annotations?.[ANNOTATIONS.adopt] === 'true';
   return all.filter(
     (o) =>
       o.Spec?.Name === current ||
+      (adopted && o.Spec?.Name === resource.metadata.name) ||
       (o.Spec?.Labels?.[LABELS.resource] === resource.metadata.name && o.Spec.Labels[LABELS.owner] === owner),
   );
+}
+
+/**
+ * The object that realises a Config or Secret now: `<name>-<hash8>`, or, for a resource that
+ * adopts, an object under the plain name with the same content (a config's Data; for a secret,
+ * whose data the engine never returns, its spec-hash label, or none yet).
+ */
+function currentPayload(
+  resource: ResourceOf<'Config'> | ResourceOf<'Secret'>,
+  objects: ReadonlyMap<string, ObservedPayload>,
+): { id: string; name: string } | undefined {
+  const data = resource.spec.data;
+  if (data === undefined) return undefined;
+  const name = realisedPayloadName(resource.metadata.name, data);
+  const realised = objects.get(name);
+  if (realised) return { id: realised.ID, name };
+  if (resource.metadata.annotations?.[ANNOTATIONS.adopt] !== 'true') return undefined;
+  const adopted = objects.get(resource.metadata.name);
+  if (!adopted) return undefined;
+  const hash = payloadHash(data);
+  const sameContent =
+    adopted.Spec?.Data !== undefined
+      ? payloadHash(Buffer.from(adopted.Spec.Data, 'base64').toString('utf8')) === hash
+      : (adopted.Spec?.Labels?.[LABELS.specHash] ?? hash) === hash;
+  return sameContent ? { id: adopted.ID, name: resource.metadata.name } : undefined;
 }
 
 /**

@@ -18,6 +18,8 @@ export class PruneGate {
   constructor(
     private readonly store: DesiredStore,
     private readonly wallClock: () => Date = () => new Date(),
+    /** False while the store is known to be unreachable: no removal is allowed then. */
+    private readonly available: () => boolean = () => true,
   ) {}
 
   /** Lets the accepted count grow with the desired set; only removals may shrink it. */
@@ -33,6 +35,9 @@ export class PruneGate {
   }
 
   private async evaluate(): Promise<RemovalVerdict> {
+    // Without the store the desired set cannot be checked, and a check would wait for Redis.
+    if (!this.available())
+      return { allowed: false, reason: 'the desired store is unavailable', newlyHeld: false };
     const guard = await this.store.readGuard();
     if (guard?.state === 'held') return { allowed: false, reason: guard.reason, newlyHeld: false };
     const count = (await this.store.list()).length;

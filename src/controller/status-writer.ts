@@ -16,6 +16,12 @@ export class StatusWriter {
   constructor(
     private readonly store: DesiredStore,
     private readonly observer?: Pick<ControllerObserver, 'statusWritten' | 'statusCleared'>,
+    /**
+     * False while the store is known to be unreachable: writes are then held back at once rather
+     * than sent, because the controller's client would hold them (and the reconcile) until Redis
+     * returns.
+     */
+    private readonly available: () => boolean = () => true,
   ) {}
 
   /** Number of statuses waiting for Redis. */
@@ -30,7 +36,10 @@ export class StatusWriter {
     // A write that fails is not the reconcile's failure: the Swarm is what matters; status catches up.
     const complete: ResourceStatus = { message: '', ...status };
     this.observer?.statusWritten(kind, name, complete);
-    this.pending.set(key, { kind, name, status: complete });
+    // The store merges fields (HSET): a status still held back keeps the fields a later one leaves
+    // out (lastDrift, lastDriftAt), just as writing both in turn would have.
+    const held = this.pending.get(key)?.status;
+    this.pending.set(key, { kind, name, status: held ? { ...held, ...complete } : complete });
     this.written.set(key, fingerprint);
     await this.flush();
   }
@@ -49,6 +58,7 @@ export class StatusWriter {
 
   /** Writes everything held back; stops at the first failure and keeps the rest for next time. */
   async flush(): Promise<boolean> {
+    if (!this.available()) return this.pending.size === 0;
     for (const [key, item] of this.pending) {
       try {
         if (item.status) await this.store.writeStatus(item.kind, item.name, item.status);

@@ -9,6 +9,7 @@
  *   <prefix>:guard                   HASH, the prune guard the controller sets when the desired set collapses
  *   <prefix>:leader                  STRING, the leader lease: the holder's identity, with a PX expiry
  *   <prefix>:quota:<part>            XFS project IDs: projects (HASH name→id), next-id (counter), released (SET)
+ *   <prefix>:events                  STREAM, the last ~10,000 drifts and actions the controller logged
  */
 import type { Kind } from '../resources/kinds/index.js';
 import { isKind } from '../resources/kinds/index.js';
@@ -59,6 +60,11 @@ export class KeySpace {
   /** The leader lease: only the replica named here reconciles, until the key expires. */
   get leader(): string {
     return `${this.prefix}:leader`;
+  }
+
+  /** The capped stream of drifts and actions (see events.ts), read by `swarmkeeper events` and the dashboard. */
+  get events(): string {
+    return `${this.prefix}:events`;
   }
 
   /** The network-recreate journal of `name`: written before the first change, cleared after the last. */

@@ -62,7 +62,11 @@ export async function createRedis(options: RedisConnectionOptions): Promise<Redi
     sentinels.length > 0
       ? `sentinel master ${options.sentinelName ?? 'mymaster'} via ${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
       : redactRedisUrl(url);
+  // The CLI's connect() rejects with only "Connection is closed."; the reason (WRONGPASS, a
+  // certificate the server presented that is not trusted, a refused connection) came as an event.
+  let lastError: unknown;
   redis.on('error', (error: unknown) => {
+    lastError = error;
     options.onError?.(
       new StoreUnavailableError(`Redis at ${where}: ${describeError(error)}`, { cause: error }),
     );
@@ -73,9 +77,8 @@ export async function createRedis(options: RedisConnectionOptions): Promise<Redi
     return redis;
   } catch (error: unknown) {
     redis.disconnect();
-    throw new StoreUnavailableError(`cannot reach Redis at ${where}: ${describeError(error)}`, {
-      cause: error,
-    });
+    const cause = lastError ?? error;
+    throw new StoreUnavailableError(`cannot reach Redis at ${where}: ${describeError(cause)}`, { cause });
   }
 }
 

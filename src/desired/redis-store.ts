@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { Observable } from 'rxjs';
+import { distinctUntilChanged, Observable } from 'rxjs';
 import { InvalidResourceError, StoreUnavailableError, SwarmkeeperError, describeError } from '../errors.js';
 import { KINDS, type Kind } from '../resources/kinds/index.js';
 import { refOf, type Resource } from '../resources/resource.js';
@@ -25,6 +25,7 @@ import type {
   DesiredStore,
   PruneGuard,
   ResourceStatus,
+  StoreAvailability,
   StoredRecord,
   WatchOptions,
 } from './store.js';
@@ -88,9 +89,17 @@ export class RedisDesiredStore implements DesiredStore {
   private writeQueue: Promise<unknown> = Promise.resolve();
   private keyspaceSetup: Promise<void> | undefined;
   private keyspaceState: KeyspaceNotificationState = 'unknown';
+  /** The last connection error since the connection was last ready, for `availability()`. */
+  private lastConnectionError: string | undefined;
 
   constructor(options: RedisDesiredStoreOptions) {
     this.redis = options.redis;
+    this.redis.on('error', (error: unknown) => {
+      this.lastConnectionError = describeError(error);
+    });
+    this.redis.on('ready', () => {
+      this.lastConnectionError = undefined;
+    });
     this.keys = options.keys;
     this.subscriberFactory = options.subscriberFactory ?? (() => options.redis.duplicate());
     this.onNotice = options.onNotice;
@@ -274,6 +283,13 @@ export class RedisDesiredStore implements DesiredStore {
         }
       };
       const timer = setInterval(() => void rescan(), options.rescanIntervalMs);
+      // A Redis that restarted has forgotten a CONFIG SET: set the flags again on every reconnect.
+      const reenable = (): void => {
+        if (closed || this.keyspaceState !== 'enabled') return;
+        this.keyspaceSetup = undefined;
+        this.enableKeyspaceNotifications().catch(() => undefined);
+      };
+      this.redis.on('ready', reenable);
 
       const start = async (): Promise<void> => {
         await this.enableKeyspaceNotifications();
@@ -307,6 +323,7 @@ export class RedisDesiredStore implements DesiredStore {
       return () => {
         closed = true;
         clearInterval(timer);
+        this.redis.off('ready', reenable);
         if (connection) {
           const sub = connection;
           this.subscribers.delete(sub);
@@ -314,6 +331,34 @@ export class RedisDesiredStore implements DesiredStore {
         }
       };
     });
+  }
+
+  /**
+   * The connection's state as it changes: available on `ready`, not when it closes (and on each
+   * failed reconnect, deduplicated), with the last connection error as the reason. Starts with the
+   * current state unless the first connect is still under way. Commands sent meanwhile wait for
+   * the reconnect (the controller's patient client).
+   */
+  availability(): Observable<StoreAvailability> {
+    const redis = this.redis;
+    return new Observable<StoreAvailability>((subscriber) => {
+      const up = (): void => subscriber.next({ available: true });
+      const down = (): void =>
+        subscriber.next({
+          available: false,
+          reason: this.lastConnectionError ?? 'the connection was closed',
+        });
+      if (redis.status === 'ready') up();
+      else if (redis.status === 'reconnecting' || redis.status === 'close' || redis.status === 'end') down();
+      redis.on('ready', up);
+      redis.on('close', down);
+      redis.on('end', down);
+      return () => {
+        redis.off('ready', up);
+        redis.off('close', down);
+        redis.off('end', down);
+      };
+    }).pipe(distinctUntilChanged((a, b) => a.available === b.available));
   }
 
   async close(): Promise<void> {

@@ -82,6 +82,12 @@ export interface DesiredChange {
   readonly via: 'keyspace' | 'publish' | 'scan';
 }
 
+export interface StoreAvailability {
+  readonly available: boolean;
+  /** Why the connection is down, e.g. `connect ECONNREFUSED 127.0.0.1:6379` or `WRONGPASS ...`. */
+  readonly reason?: string;
+}
+
 export interface WatchOptions {
   /** How often a full SCAN re-announces every record, as a safety net for lost notifications. */
   readonly rescanIntervalMs: number;
@@ -109,5 +115,11 @@ export interface DesiredStore {
   readGuard(): Promise<PruneGuard | undefined>;
   writeGuard(guard: PruneGuard): Promise<void>;
   clearGuard(): Promise<void>;
+  /**
+   * Whether the store can be reached: available once connected, not as soon as the connection
+   * drops (with the reason when known), without duplicates. Optional: a store without it is taken
+   * to be always reachable.
+   */
+  availability?(): Observable<StoreAvailability>;
   close(): Promise<void>;
 }

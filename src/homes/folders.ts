@@ -14,6 +14,8 @@ import {
   HomeUnsafePathError,
   NotFoundError,
 } from '../errors.js';
+import { FAULT_POINTS } from '../actuate/faults.js';
+import type { FaultInjector } from '../actuate/types.js';
 import type { FolderAction, FolderPlan, ObservedFolder, ObservedKind } from '../reconcile/home-folder.js';
 import { segmentProblem } from './naming.js';
 
@@ -117,15 +119,19 @@ export interface FolderManagerOptions {
   readonly root: string;
   /** Filesystem calls in flight during observeAll; default 64. */
   readonly concurrency?: number;
+  /** Tests: called at the named points of `archive` (FAULT_POINTS.homeArchive*). */
+  readonly faultInjector?: FaultInjector | undefined;
 }
 
 export class FolderManager {
   readonly root: string;
   private readonly concurrency: number;
+  private readonly fault: FaultInjector | undefined;
 
   constructor(options: FolderManagerOptions) {
     this.root = path.resolve(options.root);
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.fault = options.faultInjector;
   }
 
   folderPath(folder: string): string {
@@ -211,7 +217,9 @@ export class FolderManager {
       // rename(2) silently replaces an empty directory or a file: look first.
       if ((await lstatIfExists(target)) !== undefined || (await lstatIfExists(emailTarget)) !== undefined)
         continue;
+      this.fault?.(FAULT_POINTS.homeArchiveBeforeRename);
       await rename(source, target);
+      this.fault?.(FAULT_POINTS.homeArchiveAfterFolderRename);
       const emailStats = await lstatIfExists(emailSource);
       // Only a regular file is ours to move; anything else stays for a person to look at.
       if (emailStats?.isFile() === true) await rename(emailSource, emailTarget);

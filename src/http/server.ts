@@ -1,7 +1,7 @@
 /**
  * swarmkeeper's HTTP endpoint on bare node:http: liveness and readiness probes and Prometheus
  * metrics (no token; nothing secret in them), and, when configured, the users API behind a
- * bearer token and a per-client rate limit.
+ * bearer token and a per-client rate limit, and the status page (dashboard/) behind the same token.
  *
  * Every request is logged once, when its answer is written: served requests at debug, refused
  * ones at info (401 at warn, 429 at debug), failures at error. Answers carry an error code and a
@@ -21,6 +21,7 @@ import {
   describeError,
 } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Dashboard } from './dashboard/index.js';
 import { send, sendJson } from './io.js';
 import type { Metrics } from './metrics.js';
 import { TokenBucketLimiter, type RateLimitOptions } from './rate-limit.js';
@@ -45,7 +46,12 @@ export interface HttpServerOptions {
   readonly readinessTimeoutMs?: number;
   /** Without it, `/api/...` answers 404. */
   readonly users?: UsersApiOptions;
-  /** Per remote address, for the users API only: probes and scrapes come from trusted infrastructure. */
+  /** Without it, `/` and the status page's paths answer 404. The server starts and closes it. */
+  readonly dashboard?: Dashboard;
+  /**
+   * Per remote address, for the users API and the status page: probes and scrapes come from
+   * trusted infrastructure.
+   */
   readonly rateLimit?: RateLimitOptions;
 }
 
@@ -122,6 +128,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       await route(res, note);
       return;
     }
+    const { dashboard } = options;
+    if (dashboard !== undefined && Dashboard.matches(path)) {
+      if (!Dashboard.isAsset(path)) {
+        const decision = limiter.take(req.socket.remoteAddress ?? 'unknown');
+        if (!decision.ok) throw new RateLimitedError(decision.retryAfterSeconds);
+      }
+      await dashboard.handle(req, res, path, note);
+      return;
+    }
     if (users !== undefined && UsersApi.matches(path)) {
       const decision = limiter.take(req.socket.remoteAddress ?? 'unknown');
       if (!decision.ok) throw new RateLimitedError(decision.retryAfterSeconds);
@@ -174,6 +189,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     async listen(address: string): Promise<ListeningAddress> {
       const { host, port } = parseListenAddress(address);
       await users?.start();
+      await options.dashboard?.start();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -189,8 +205,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return { host: bound.address, port: bound.port };
     },
 
-    close(): Promise<void> {
-      if (!server.listening) return Promise.resolve();
+    async close(): Promise<void> {
+      // Event streams never end by themselves, and the server waits for every open request.
+      await options.dashboard?.close();
+      if (!server.listening) return;
       return new Promise((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
@@ -275,6 +293,7 @@ function pathOf(url: string | undefined): string {
 function routeLabel(path: string): string {
   if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path;
   if (UsersApi.matches(path)) return '/api/v1/users/{name}';
+  if (Dashboard.matches(path)) return path;
   return 'unknown';
 }
 

@@ -25,7 +25,7 @@ import { containerBlueprintFor, diffContainer } from './container.js';
 import { missingDependencies, type ReconcileContext } from './context.js';
 import { allDrift, hasDrift } from './diff.js';
 import { diffNetwork, networkCreateOptionsFor } from './network.js';
-import { ignoredFields, isManaged, ownershipConflict } from './ownership.js';
+import { adoptionRequested, ignoredFields, isManaged, ownershipConflict } from './ownership.js';
 import {
   configCreateFor,
   diffPayload,
@@ -164,7 +164,11 @@ export function planContainer(
   const conflict = ownershipConflict(resource, observed.Config.Labels);
   if (conflict !== undefined) return [{ type: 'conflict', reason: conflict }];
   const diff = diffContainer(blueprint, observed, { ignoreFields: ignoredFields(resource) });
-  const immutable = [...diff.recreate, ...diff.labels];
+  // Docker cannot relabel a container. An adopted one whose settings all match keeps running
+  // without swarmkeeper's labels, as adopted networks and volumes do; any field drift recreates it.
+  const labelsOnlyAdoption =
+    diff.recreate.length === 0 && adoptionRequested(resource) && !isManaged(observed.Config.Labels);
+  const immutable = labelsOnlyAdoption ? [] : [...diff.recreate, ...diff.labels];
   if (immutable.length > 0) {
     return [
       {
@@ -182,7 +186,7 @@ export function planContainer(
       blueprint.state === 'running' ? { type: 'start', id: observed.Id } : { type: 'stop', id: observed.Id },
     ];
   }
-  return [{ type: 'none', drift: [] }];
+  return [{ type: 'none', drift: labelsOnlyAdoption ? diff.labels : [] }];
 }
 
 /**
@@ -214,7 +218,14 @@ function planPayload<
   observed: readonly ObservedPayload[],
   kind: K,
 ): (CreateAction<K, B> | UpdateAction<K, PayloadLabelsUpdate> | PruneAction | NoneAction | ConflictAction)[] {
-  const current = observed.find((o) => o.Spec?.Name === body.Name);
+  // An adopted object under the plain resource name, with the same content, is the current version.
+  const current =
+    observed.find((o) => o.Spec?.Name === body.Name) ??
+    (adoptionRequested(resource)
+      ? observed.find(
+          (o) => o.Spec?.Name === resource.metadata.name && diffPayload(body, o).fields.length === 0,
+        )
+      : undefined);
   const prune: PruneAction[] = observed
     .filter(
       (o) =>
@@ -242,7 +253,7 @@ function planPayload<
         kind,
         id: current.ID,
         version: current.Version?.Index ?? 0,
-        body: { Name: body.Name, Labels: { ...current.Spec?.Labels, ...body.Labels } },
+        body: { Name: current.Spec?.Name ?? body.Name, Labels: { ...current.Spec?.Labels, ...body.Labels } },
         labelsOnly: true,
         drift: allDrift(diff),
       },

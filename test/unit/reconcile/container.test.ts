@@ -110,11 +110,11 @@ const cases: Case[] = [
     type: 'conflict',
   },
   {
-    name: 'adopting a matching container recreates it only to label it',
+    name: 'adopting a matching container leaves it running without labels (Docker cannot relabel one)',
     desired: cliNginx,
     observed: observedContainer('container-running.json'),
     context: cliContext,
-    type: 'recreate',
+    type: 'none',
     drift: [],
   },
   {
@@ -136,9 +136,12 @@ describe('planContainer against real inspect output', () => {
     }
   });
 
-  it('adopting reports the missing labels as the reason', () => {
-    const [action] = planContainer(cliNginx, observedContainer('container-running.json'), cliContext);
-    expect(action?.type === 'recreate' && action.reason).toContain(LABELS.managed);
+  it('adopting reports the labels it cannot add as drift, and recreates on any field drift', () => {
+    const [kept] = planContainer(cliNginx, observedContainer('container-running.json'), cliContext);
+    expect(kept?.type === 'none' && kept.drift.map((d) => d.path).join(' ')).toContain(LABELS.managed);
+    const changed = { ...cliNginx, spec: { ...cliNginx.spec, image: 'local/busybox:2' } };
+    const [recreated] = planContainer(changed, observedContainer('container-running.json'), cliContext);
+    expect(recreated?.type).toBe('recreate');
   });
 });
 
