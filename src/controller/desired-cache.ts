@@ -20,6 +20,11 @@ export class DesiredCache {
    */
   private readonly lastValid = new Map<string, Resource>();
   private loaded = false;
+  /**
+   * Valid resources grouped by kind, built on first use after a change. Every User reconcile asks
+   * for the HomeFolders, so without it a resync of thousands of users rescans the cache per user.
+   */
+  private byKind: Map<Kind, Resource[]> | undefined;
 
   constructor(private readonly store: DesiredStore) {}
 
@@ -43,6 +48,7 @@ export class DesiredCache {
     }
     for (const key of this.records.keys()) if (!next.has(key)) changed.push(key);
     this.records = next;
+    this.byKind = undefined;
     this.loaded = true;
     return changed;
   }
@@ -55,6 +61,7 @@ export class DesiredCache {
       return;
     }
     const record = await this.store.get(kind, name);
+    this.byKind = undefined;
     if (record) {
       this.records.set(key, record);
       this.remember(key, record);
@@ -79,12 +86,18 @@ export class DesiredCache {
 
   /** Valid resources of one kind. */
   resources<K extends Kind>(kind: K): Extract<Resource, { kind: K }>[] {
-    const out: Extract<Resource, { kind: K }>[] = [];
-    for (const record of this.records.values()) {
-      if (record.ok && record.resource.kind === kind)
-        out.push(record.resource as Extract<Resource, { kind: K }>);
+    if (!this.byKind) {
+      const grouped = new Map<Kind, Resource[]>();
+      for (const record of this.records.values()) {
+        if (!record.ok) continue;
+        const list = grouped.get(record.resource.kind) ?? [];
+        list.push(record.resource);
+        grouped.set(record.resource.kind, list);
+      }
+      this.byKind = grouped;
     }
-    return out;
+    // Each list holds only resources of its kind, by construction above.
+    return [...(this.byKind.get(kind) ?? [])] as Extract<Resource, { kind: K }>[];
   }
 
   private remember(key: string, record: StoredRecord): void {
