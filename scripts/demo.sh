@@ -28,9 +28,16 @@ if [ "${1:-}" = "--stack" ]; then
     [ -n "$ctr" ] && docker exec "$ctr" node /app/bin/swarmkeeper.js get >/dev/null 2>&1 && break
     sleep 2
   done
-  docker exec "$ctr" rm -rf /tmp/manifests
-  docker cp manifests/examples/local "$ctr":/tmp/manifests
-  docker exec "$ctr" node /app/bin/swarmkeeper.js apply -f /tmp/manifests
+  # Inside the stack the export is mounted at /var/nfs: that is the controller's HomeFolders root
+  # (the per-user volumes still bind the host path). The image holds node and the app only, so
+  # the manifests go to a fresh path each time.
+  staged=$(mktemp -d)
+  cp -r manifests/examples/local/. "$staged"
+  sed -i "s#^  root: .*#  root: /var/nfs#" "$staged/50-homefolders.yaml"
+  target=/tmp/manifests-$(date +%s)
+  docker cp "$staged" "$ctr":"$target"
+  rm -rf "$staged"
+  docker exec "$ctr" node /app/bin/swarmkeeper.js apply -f "$target"
   sleep 5
   docker exec "$ctr" node /app/bin/swarmkeeper.js status || true
   cat <<TXT
