@@ -213,6 +213,7 @@ export class Controller {
     this.subscription?.unsubscribe();
     this.availability?.unsubscribe();
     const drained = await this.queue.shutdown({ drainTimeoutMs });
+    await this.homes?.drain();
     await this.status.flush();
     return drained;
   }

@@ -66,6 +66,8 @@ const VOLUME_IN_USE_RETRY_MS = 30_000;
 export class HomeReconciler {
   private readonly exports = new Map<string, Export>();
   private readonly wallClock: () => Date;
+  /** Quota changes handed to the batcher and not finished yet; `drain` waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: HomeReconcilerOptions) {
     this.wallClock = options.wallClock ?? (() => new Date());
@@ -204,7 +206,7 @@ export class HomeReconciler {
     const key = `User/${user.metadata.name}`;
     const started = Date.now();
     runtime.settingQuota.add(folder);
-    runtime.batcher
+    const work = runtime.batcher
       .apply({ project: folder, path: runtime.folders.folderPath(folder), hardLimitBytes: limit })
       .then(
         () => {
@@ -230,8 +232,15 @@ export class HomeReconciler {
       )
       .finally(() => {
         runtime.settingQuota.delete(folder);
+        this.inFlight.delete(work);
         this.options.enqueue(key);
       });
+    this.inFlight.add(work);
+  }
+
+  /** Waits for quota changes already handed to xfs_quota, so a stopping controller leaves none half-done. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /**
