@@ -15,6 +15,7 @@ import { makeDrifts, measureTrial, DRIFT_TITLES, type Drift, type TrialResult } 
 import { concerns, EventWatcher } from './lib/events.js';
 import { PeerStack, PEER_PERIOD_MS } from './lib/peer.js';
 import { notReady } from './lib/status.js';
+import { readResult } from './lib/results.js';
 import { freePorts, now, round, say, sleep, summarize, waitFor, type Summary } from './lib/util.js';
 
 export interface DriftRow {
@@ -78,6 +79,7 @@ const DOCKER_DRIFTS = [
   'container-stopped',
 ];
 const HOME_DRIFTS = ['folder-removed', 'quota-changed'];
+const ALL_DRIFTS = [...DOCKER_DRIFTS, ...HOME_DRIFTS];
 /** The resync period of the controller that measures the home-folder rows. */
 const HOME_RESYNC_S = 2;
 
@@ -241,6 +243,23 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
 
   let peer: RepairResult['peer'];
   if (options.peer) peer = await runPeer(ctx, np, dir, ports);
+
+  // A run limited to some drifts (BENCH_DRIFTS) replaces those rows in the last result of the
+  // same mode and keeps the rest, with a note saying which rows come from which run.
+  if (only) {
+    const previous = await readResult<RepairResult & { runId?: string }>('repair', ctx.smoke);
+    if (previous && !('broken' in previous)) {
+      const merged = [...previous.rows.filter((r) => !only.includes(r.id)), ...rows].sort(
+        (a, b) => ALL_DRIFTS.indexOf(a.id) - ALL_DRIFTS.indexOf(b.id),
+      );
+      rows.splice(0, rows.length, ...merged);
+      notes.push(
+        ...previous.notes,
+        `Rows ${only.join(', ')} come from run ${ctx.runId} (${startedAt.slice(0, 16)}); the others from run ${previous.runId ?? '?'} (${previous.startedAt.slice(0, 16)}).`,
+      );
+      peer ??= previous.peer;
+    }
+  }
 
   return {
     benchmark: 'repair',

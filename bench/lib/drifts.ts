@@ -14,6 +14,7 @@ import {
   removeNetworkWhenFree,
   replicasOf,
   serviceByName,
+  taskCounts,
   taskTemplate,
   updateService,
 } from './docker.js';
@@ -210,6 +211,9 @@ export function makeDrifts(t: DriftTarget, options: { managed: boolean; timeoutM
           });
         }
         // A plain container cannot join a network that is not attachable: it stays off it.
+        // The drift is a network that has been like this for a while, as in the seed guide:
+        // let the services' tasks run on it before the controller looks.
+        await waitSteady(docker, services, 90_000);
       } finally {
         t.thaw?.();
       }
@@ -314,6 +318,23 @@ export function makeDrifts(t: DriftTarget, options: { managed: boolean; timeoutM
     });
   }
   return drifts;
+}
+
+/** Until each service runs its one task and no rollout is in progress (or the time is up). */
+async function waitSteady(docker: Dockerode, services: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let steady = true;
+    for (const name of services) {
+      const service = await serviceByName(docker, name);
+      const state = service?.UpdateStatus?.State;
+      const tasks = await taskCounts(docker, name);
+      if (state === 'updating' || state === 'rollback_started' || tasks.up !== 1 || tasks.desired !== 1)
+        steady = false;
+    }
+    if (steady) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 async function createWhenNameFree(
