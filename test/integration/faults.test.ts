@@ -553,9 +553,13 @@ describe('two controllers against one Redis', () => {
 /** Larger tasks put the Swarm at risk across an engine restart (raft's message size limit). */
 const MAX_SAFE_TASK_BYTES = 512 * 1024;
 
-/** Where the lab keeps the pid of the dockerd it started (scripts/lab.sh). */
-function labStateDir(): string {
-  return process.env.SWARMKEEPER_LAB_STATE ?? '/var/lib/swarmkeeper-lab';
+/** Where scripts/lab.sh may have recorded the dockerd it started: this run's state folder and the default. */
+function labStateDirs(): string[] {
+  return [
+    ...new Set(
+      [process.env.SWARMKEEPER_LAB_STATE, '/var/lib/swarmkeeper-lab'].filter((d) => d !== undefined),
+    ),
+  ];
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -612,10 +616,12 @@ async function restartEngine(engine: EngineProcess): Promise<number> {
   closeSync(log);
   const pid = child.pid;
   if (pid === undefined) throw new Error('dockerd did not start');
-  const pidFile = path.join(labStateDir(), 'dockerd.pid');
-  const recorded = await readFile(pidFile, 'utf8').catch(() => '');
   // `scripts/lab.sh down` stops the pid it recorded: keep that pointing at the engine running now.
-  if (recorded.trim() === String(engine.pid)) await writeFile(pidFile, `${pid}\n`);
+  for (const dir of labStateDirs()) {
+    const pidFile = path.join(dir, 'dockerd.pid');
+    const recorded = await readFile(pidFile, 'utf8').catch(() => '');
+    if (recorded.trim() === String(engine.pid)) await writeFile(pidFile, `${pid}\n`);
+  }
   return pid;
 }
 
