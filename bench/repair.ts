@@ -106,6 +106,21 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
     await ctx.docker.getImage(otherImage).remove({ noprune: true });
   });
 
+  // BENCH_PEER_ONLY=1 measures the peer again and keeps swarmkeeper's rows of the last result.
+  if (process.env.BENCH_PEER_ONLY && options.peer) {
+    const previous = await readResult<RepairResult & { runId?: string }>('repair', ctx.smoke);
+    if (!previous || 'broken' in previous) throw new Error('BENCH_PEER_ONLY needs an earlier repair result');
+    const peer = await runPeer(ctx, np, dir, ports);
+    return {
+      ...previous,
+      peer,
+      notes: [
+        ...previous.notes,
+        `The peer rows come from run ${ctx.runId} (${startedAt.slice(0, 16)}); swarmkeeper's from run ${previous.runId ?? '?'}.`,
+      ],
+    };
+  }
+
   const events = new EventWatcher(ctx.docker, (e) => concerns(e, [np]));
   await events.start();
   ctx.onCleanup('event watcher', () => Promise.resolve(events.stop()), 'stop');
@@ -430,8 +445,8 @@ async function runPeer(
     const raw: TrialResult[] = [];
     for (let trial = 1; trial <= (once ? 1 : trials); trial++) {
       await settleSwarm(ctx, steady, services);
-      // Land the change at a random point of the cron period.
-      await sleep(Math.random() * 5_000);
+      // Land the change at a uniformly random point of the cron period.
+      await sleep(Math.random() * PEER_PERIOD_MS);
       const result = await measureTrial(once ? { ...drift, timeoutMs: 65_000 } : drift, events, trial);
       raw.push(result);
       say(

@@ -35,10 +35,27 @@ async function pick<T>(name: string): Promise<Tagged<T | Broken> | undefined> {
   return undefined;
 }
 
-/** The run description written beside the result (the last run of that mode). */
+/** The run description: carried by the result itself, else the run file of that mode if it is the same run. */
 async function metaFor(result: unknown, smoke: boolean): Promise<RunMeta | undefined> {
+  const r = result as {
+    runId?: string;
+    command?: string;
+    startedAt?: string;
+    meta?: { machine: Machine; app?: RunMeta['app']; privateRedis: boolean; loadAverageAtStart?: number[] };
+  };
+  if (r.meta && r.runId) {
+    return {
+      runId: r.runId,
+      command: r.command ?? '',
+      startedAt: r.startedAt ?? '',
+      machine: r.meta.machine,
+      ...(r.meta.app && { app: r.meta.app }),
+      privateRedis: r.meta.privateRedis,
+      ...(r.meta.loadAverageAtStart && { loadAverage: r.meta.loadAverageAtStart }),
+    };
+  }
   const meta = await readResult<RunMeta>('run', smoke);
-  return meta?.runId === (result as { runId?: string }).runId ? meta : undefined;
+  return meta?.runId === r.runId ? meta : undefined;
 }
 
 function isBroken(v: unknown): v is Broken {
@@ -57,7 +74,8 @@ const verdict = (ok: boolean | undefined): string =>
 function source(t: Tagged<unknown>): string {
   const id = t.meta?.runId ?? (t.value as { runId?: string }).runId ?? '?';
   const date = t.meta?.startedAt?.slice(0, 16).replace('T', ' ') ?? '';
-  return `_${t.smoke ? 'Smoke run' : 'Full run'} ${id}, ${date} UTC, \`${(t.value as { command?: string }).command ?? t.meta?.command ?? ''}\`._`;
+  const load = t.meta?.loadAverage ? `; load average ${t.meta.loadAverage.join(' / ')} at its start` : '';
+  return `_${t.smoke ? 'Smoke run' : 'Full run'} ${id}, ${date} UTC, \`${(t.value as { command?: string }).command ?? t.meta?.command ?? ''}\`${load}._`;
 }
 
 export async function writeReport(): Promise<void> {

@@ -112,8 +112,19 @@ async function main(): Promise<number> {
     for (const name of args.only) {
       say(`=== ${name}`);
       try {
+        const load = loadavg().map((v) => Math.round(v * 100) / 100);
         const result = await runOne(name, ctx, args);
-        const file = await writeResult(name, ctx.smoke, { ...(result as object), runId: ctx.runId, command });
+        const file = await writeResult(name, ctx.smoke, {
+          ...(result as object),
+          runId: ctx.runId,
+          command,
+          meta: {
+            machine: ctx.machine,
+            app: ctx.app,
+            privateRedis: ctx.privateRedis,
+            loadAverageAtStart: load,
+          },
+        });
         say(`${name}: wrote ${file}`);
       } catch (error) {
         failures++;
