@@ -10,7 +10,7 @@ import { swarmkeeper } from './lib/cli.js';
 import { IMAGE, removeRunObjects, RUN_LABEL, XFS_STAND_IN, type RunContext } from './lib/context.js';
 import { ControllerProcess, diffCalls, WRITE_METHODS } from './lib/controller.js';
 import { buildDeployment, type Deployment } from './lib/deployment.js';
-import { serviceByName, taskCounts } from './lib/docker.js';
+import { serviceByName, taskCounts, taskTemplate, updateService } from './lib/docker.js';
 import { makeDrifts, measureTrial, DRIFT_TITLES, type Drift, type TrialResult } from './lib/drifts.js';
 import { concerns, EventWatcher } from './lib/events.js';
 import { PeerStack, PEER_PERIOD_MS } from './lib/peer.js';
@@ -24,6 +24,8 @@ export interface DriftRow {
   readonly trials: number;
   readonly summary: Summary;
   readonly timeouts: number;
+  /** Trials left out because the engine restarted during them (someone else's doing). */
+  readonly leftOut: number;
   readonly resyncSeconds: number;
   /** From the controller's log: change → first `drift detected` line (p50), for reading the profile. */
   readonly detectP50Ms?: number | undefined;
@@ -206,7 +208,16 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
     const detect: number[] = [];
     for (let trial = 1; trial <= trials; trial++) {
       await settle();
-      const result = await measureTrial(drift, events, trial);
+      let result: TrialResult;
+      try {
+        result = await measureTrial(drift, events, trial);
+      } catch (error) {
+        notes.push(`${id} trial ${trial} could not be staged: ${String(error)}`);
+        say(`repair: ${id} #${trial}: could not be staged: ${String(error)}`);
+        continue;
+      }
+      if (ctx.engineAwayDuring(result.t0 - result.actMs, result.t0 + (result.ms ?? drift.timeoutMs)))
+        result = { ...result, engineRestart: true };
       raw.push(result);
       const line = controller.logs.find((l) => l.receivedAt >= result.t0 && l.msg === 'drift detected');
       if (line) detect.push(line.receivedAt - result.t0);
@@ -214,19 +225,21 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
         `repair: ${id} #${trial}: ${result.timedOut ? 'TIMEOUT' : `${round(result.ms ?? 0)} ms`} (act ${round(result.actMs)} ms, ${result.checks} checks)`,
       );
     }
+    const kept = raw.filter((r) => !r.engineRestart);
     rows.push({
       id,
       title: DRIFT_TITLES[id] ?? id,
-      trials,
-      summary: summarize(raw.flatMap((r) => (r.ms === undefined ? [] : [r.ms]))),
-      timeouts: raw.filter((r) => r.timedOut).length,
+      trials: kept.length,
+      summary: summarize(kept.flatMap((r) => (r.ms === undefined ? [] : [r.ms]))),
+      timeouts: kept.filter((r) => r.timedOut).length,
+      leftOut: raw.length - kept.length,
       resyncSeconds,
       ...(detect.length > 0 && { detectP50Ms: summarize(detect).p50 }),
       actP50Ms: summarize(raw.map((r) => r.actMs)).p50,
       ...(drift.fullTitle && {
         full: {
           title: drift.fullTitle,
-          summary: summarize(raw.flatMap((r) => (r.fullMs === undefined ? [] : [r.fullMs]))),
+          summary: summarize(kept.flatMap((r) => (r.fullMs === undefined ? [] : [r.fullMs]))),
         },
       }),
       raw: raw.map(roundTrial),
@@ -432,47 +445,68 @@ async function runPeer(
     { managed: false, timeoutMs: Math.round(PEER_PERIOD_MS * 2.5) },
   );
   const byId = new Map(drifts.map((d) => [d.id, d]));
-  const repairable = ['service-removed', 'service-scaled', 'image-changed', 'env-changed', 'network-removed'];
-  const steady = drifts.filter((d) => repairable.includes(d.id));
+  const repairable = ['service-removed', 'service-scaled', 'env-changed', 'network-removed'];
+  // Those it cannot repair run once each, last, and are undone by hand afterwards.
+  const once = ['image-changed', 'network-recreated', 'config-changed'];
+  const steady = drifts.filter((d) => [...repairable, 'image-changed'].includes(d.id));
   await settleSwarm(ctx, steady, services);
   say('repair: peer stack converged');
   const rows: PeerRow[] = [];
-  const ids = ctx.smoke ? ['service-removed'] : [...repairable, 'network-recreated', 'config-changed'];
+  const ids = ctx.smoke ? ['service-removed'] : [...repairable, ...once];
   for (const id of ids) {
     const drift = byId.get(id);
     if (!drift) continue;
-    const once = id === 'network-recreated' || id === 'config-changed';
+    const single = once.includes(id);
     const raw: TrialResult[] = [];
-    for (let trial = 1; trial <= (once ? 1 : trials); trial++) {
-      await settleSwarm(ctx, steady, services);
-      // Land the change at a uniformly random point of the cron period.
-      await sleep(Math.random() * PEER_PERIOD_MS);
-      const result = await measureTrial(once ? { ...drift, timeoutMs: 65_000 } : drift, events, trial);
-      raw.push(result);
-      say(
-        `repair: peer ${id} #${trial}: ${result.timedOut ? 'never (timeout)' : `${round(result.ms ?? 0)} ms`}`,
-      );
+    let error: string | undefined;
+    try {
+      for (let trial = 1; trial <= (single ? 1 : trials); trial++) {
+        await settleSwarm(ctx, single ? [] : steady, services);
+        // Land the change at a uniformly random point of the cron period.
+        await sleep(Math.random() * PEER_PERIOD_MS);
+        let result = await measureTrial(single ? { ...drift, timeoutMs: 65_000 } : drift, events, trial);
+        if (ctx.engineAwayDuring(result.t0 - result.actMs, result.t0 + (result.ms ?? 65_000)))
+          result = { ...result, engineRestart: true };
+        raw.push(result);
+        say(
+          `repair: peer ${id} #${trial}: ${result.timedOut ? 'not repaired (timeout)' : `${round(result.ms ?? 0)} ms`}${result.engineRestart ? ' (engine restarted: left out)' : ''}`,
+        );
+      }
+    } catch (e) {
+      error = String(e);
+      say(`repair: peer ${id}: ${error}`);
     }
-    const times = raw.flatMap((r) => (r.ms === undefined ? [] : [r.ms]));
-    const never = times.length === 0;
+    if (id === 'image-changed') {
+      await updateService(ctx.docker, peer.name('jupyterhubserver'), (spec) => {
+        const task = spec.TaskTemplate as ReturnType<typeof taskTemplate>;
+        if (task?.ContainerSpec) task.ContainerSpec.Image = IMAGE;
+      }).catch(() => undefined);
+    }
+    if (id === 'config-changed') await peer.restoreConfig();
+    const kept = raw.filter((r) => !r.engineRestart);
+    const times = kept.flatMap((r) => (r.ms === undefined ? [] : [r.ms]));
+    const never = kept.length > 0 && times.length === 0;
     let reason: string | undefined;
+    if (never && id === 'image-changed')
+      reason =
+        'with --resolve-image never (no registry here) the CLI keeps the running image whenever the compose image equals the com.docker.stack.image label, which an out-of-band change does not touch; the default --resolve-image always would restore it at the cost of a registry query per service per deploy';
     if (never && id === 'network-recreated')
       reason = 'docker stack deploy leaves an existing network as it is; attachable is never restored';
     if (never && id === 'config-changed') {
       const failed = peer.deploys.filter((d) => d.code !== 0).slice(-1)[0];
       reason = `every later deploy fails${failed?.error ? ` (${failed.error})` : ''}, so from then on nothing else is repaired either until the config is renamed`;
     }
+    if (error) reason = `${reason ? `${reason}; ` : ''}broken: ${error}`;
     rows.push({
       id,
       title: DRIFT_TITLES[id] ?? id,
-      trials: raw.length,
+      trials: kept.length,
       ...(times.length > 0 && { summary: summarize(times) }),
-      timeouts: raw.filter((r) => r.timedOut).length,
+      timeouts: kept.filter((r) => r.timedOut).length,
       never,
       ...(reason && { reason }),
       raw: raw.map(roundTrial),
     });
-    if (id === 'config-changed') await peer.restoreConfig();
   }
   for (const id of ['container-stopped', 'folder-removed', 'quota-changed']) {
     rows.push({

@@ -22,6 +22,7 @@ interface RunMeta {
   readonly app?: { from: string; builtAt: string; commit: string; uncommittedSrcFiles: number };
   readonly privateRedis: boolean;
   readonly loadAverage?: number[];
+  readonly engineOutagesS?: number[];
 }
 
 type Broken = { broken: string; runId: string; command: string };
@@ -41,7 +42,13 @@ async function metaFor(result: unknown, smoke: boolean): Promise<RunMeta | undef
     runId?: string;
     command?: string;
     startedAt?: string;
-    meta?: { machine: Machine; app?: RunMeta['app']; privateRedis: boolean; loadAverageAtStart?: number[] };
+    meta?: {
+      machine: Machine;
+      app?: RunMeta['app'];
+      privateRedis: boolean;
+      loadAverageAtStart?: number[];
+      engineOutagesS?: number[];
+    };
   };
   if (r.meta && r.runId) {
     return {
@@ -52,6 +59,7 @@ async function metaFor(result: unknown, smoke: boolean): Promise<RunMeta | undef
       ...(r.meta.app && { app: r.meta.app }),
       privateRedis: r.meta.privateRedis,
       ...(r.meta.loadAverageAtStart && { loadAverage: r.meta.loadAverageAtStart }),
+      ...(r.meta.engineOutagesS && { engineOutagesS: r.meta.engineOutagesS }),
     };
   }
   const meta = await readResult<RunMeta>('run', smoke);
@@ -75,7 +83,10 @@ function source(t: Tagged<unknown>): string {
   const id = t.meta?.runId ?? (t.value as { runId?: string }).runId ?? '?';
   const date = t.meta?.startedAt?.slice(0, 16).replace('T', ' ') ?? '';
   const load = t.meta?.loadAverage ? `; load average ${t.meta.loadAverage.join(' / ')} at its start` : '';
-  return `_${t.smoke ? 'Smoke run' : 'Full run'} ${id}, ${date} UTC, \`${(t.value as { command?: string }).command ?? t.meta?.command ?? ''}\`${load}._`;
+  const outages = t.meta?.engineOutagesS?.length
+    ? `; **the engine was restarted by someone else ${t.meta.engineOutagesS.length} time(s) during it** (away ${t.meta.engineOutagesS.join(', ')} s)`
+    : '';
+  return `_${t.smoke ? 'Smoke run' : 'Full run'} ${id}, ${date} UTC, \`${(t.value as { command?: string }).command ?? t.meta?.command ?? ''}\`${load}${outages}._`;
 }
 
 export async function writeReport(): Promise<void> {
@@ -235,7 +246,15 @@ export async function writeReport(): Promise<void> {
             const full = x.full
               ? `; ${x.full.title}: p50 ${ms(x.full.summary.p50)}, max ${ms(x.full.summary.max)}`
               : '';
-            return [x.title + full, x.trials, ...s1(x.summary), x.timeouts, `${x.resyncSeconds} s`, peer];
+            const left = x.leftOut ? ` (${x.leftOut} left out: engine restarted)` : '';
+            return [
+              x.title + full,
+              `${x.trials}${left}`,
+              ...s1(x.summary),
+              x.timeouts,
+              `${x.resyncSeconds} s`,
+              peer,
+            ];
           }),
         ),
         '',

@@ -113,7 +113,9 @@ async function main(): Promise<number> {
       say(`=== ${name}`);
       try {
         const load = loadavg().map((v) => Math.round(v * 100) / 100);
+        const outagesBefore = ctx.outages.length;
         const result = await runOne(name, ctx, args);
+        const restarts = ctx.outages.slice(outagesBefore).map((o) => Math.round((o.to - o.from) / 100) / 10);
         const file = await writeResult(name, ctx.smoke, {
           ...(result as object),
           runId: ctx.runId,
@@ -123,6 +125,7 @@ async function main(): Promise<number> {
             app: ctx.app,
             privateRedis: ctx.privateRedis,
             loadAverageAtStart: load,
+            engineOutagesS: restarts,
           },
         });
         say(`${name}: wrote ${file}`);

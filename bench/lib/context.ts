@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
-import { freePorts, say, sleep, waitFor } from './util.js';
+import { freePorts, now, say, sleep, waitFor } from './util.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -198,6 +198,7 @@ export class RunContext {
       throw new Error(`image ${IMAGE} is missing: run scripts/lab.sh up`);
     }
     this.app = await snapshotApp(this.tmp);
+    this.watchEngine();
     await this.startRedis();
     this.machine = await this.describeMachine();
   }
@@ -282,6 +283,52 @@ export class RunContext {
    * Registers a cleanup. `stop` cleanups (controllers, peer loops, event streams) run first, so
    * nothing recreates what the Docker cleanup then removes; the others run after it.
    */
+  /** When the engine did not answer /_ping (performance.now() ms): other people restart it. */
+  readonly outages: { from: number; to: number }[] = [];
+  private pinging: NodeJS.Timeout | undefined;
+
+  /** Pings the engine every 250 ms and records the stretches when it does not answer. */
+  private watchEngine(): void {
+    let downSince: number | undefined;
+    let busy = false;
+    this.pinging = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const started = now();
+      const timeout = sleep(2_000).then(() => {
+        throw new Error('ping timeout');
+      });
+      Promise.race([this.docker.ping(), timeout])
+        .then(
+          () => {
+            if (downSince !== undefined) {
+              this.outages.push({ from: downSince, to: now() });
+              say(`the Docker engine answers again after ${Math.round(now() - downSince)} ms`);
+              downSince = undefined;
+            }
+          },
+          () => {
+            if (downSince === undefined) {
+              downSince = started;
+              say('the Docker engine does not answer (restarted by someone?)');
+            }
+          },
+        )
+        .finally(() => {
+          busy = false;
+        });
+    }, 250);
+    this.onCleanup('engine watch', () => Promise.resolve(clearInterval(this.pinging)), 'stop');
+  }
+
+  /**
+   * Whether the engine was away at any time in [from, to] (performance.now() ms), counting the
+   * 10 s after it answers again, while the Swarm manager elects itself and tasks restart.
+   */
+  engineAwayDuring(from: number, to: number): boolean {
+    return this.outages.some((o) => o.from <= to + 1000 && o.to + 10_000 >= from);
+  }
+
   onCleanup(what: string, run: () => Promise<void>, phase: 'stop' | 'after' = 'after'): void {
     this.cleanups.push({ what, run, phase });
   }

@@ -363,6 +363,8 @@ export interface TrialResult {
   readonly actMs: number;
   /** Change complete → the wider check passed, when the drift has one. */
   readonly fullMs?: number;
+  /** The engine restarted (someone else's doing) during the trial: left out of the figures. */
+  readonly engineRestart?: boolean;
   readonly error?: string;
 }
 

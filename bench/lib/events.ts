@@ -41,9 +41,39 @@ export class EventWatcher {
     private readonly mine: (event: BenchEvent) => boolean,
   ) {}
 
+  private stopped = false;
+  private lastNano = 0;
+  /** Times the stream dropped (the engine restarted) and was opened again. */
+  reconnects = 0;
+
   async start(): Promise<void> {
-    const stream = await this.docker.getEvents({});
+    this.stopped = false;
+    await this.open();
+  }
+
+  /** Opens the stream, resuming after the last event seen; reopens it whenever it drops. */
+  private async open(): Promise<void> {
+    const since = this.lastNano > 0 ? Math.floor(this.lastNano / 1e9) : undefined;
+    const stream = await this.docker.getEvents(since === undefined ? {} : { since });
     this.stream = stream;
+    const seen = this.lastNano;
+    const reopen = (): void => {
+      if (this.stopped || this.stream !== stream) return;
+      this.stream = undefined;
+      const retry = (): void => {
+        if (this.stopped) return;
+        this.open().then(
+          () => {
+            this.reconnects++;
+          },
+          () => setTimeout(retry, 500),
+        );
+      };
+      setTimeout(retry, 200);
+    };
+    stream.on('end', reopen);
+    stream.on('close', reopen);
+    stream.on('error', reopen);
     let buffer = '';
     stream.on('data', (chunk: Buffer) => {
       const receivedAt = now();
@@ -60,6 +90,9 @@ export class EventWatcher {
         } catch {
           continue;
         }
+        // Resuming with `since` (whole seconds) replays some events: skip those already seen.
+        if (seen > 0 && (raw.timeNano ?? 0) <= seen) continue;
+        this.lastNano = Math.max(this.lastNano, raw.timeNano ?? 0);
         const attributes = raw.Actor?.Attributes ?? {};
         const event: BenchEvent = {
           type: raw.Type ?? '',
@@ -108,6 +141,7 @@ export class EventWatcher {
   }
 
   stop(): void {
+    this.stopped = true;
     const stream = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     stream?.destroy?.();
     this.stream = undefined;
