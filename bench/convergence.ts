@@ -51,6 +51,7 @@ export async function runConvergence(
   const trials = ctx.smoke ? 1 : 5;
   const notes: string[] = [];
   const skRaw: { apply: number; running: number; healthy: number }[] = [];
+  let leftOut = 0;
   for (let trial = 1; trial <= trials; trial++) {
     const np = ctx.newNamePrefix();
     const dir = path.join(ctx.tmp, `convergence-${trial}`);
@@ -83,7 +84,11 @@ export async function runConvergence(
       async () => (await notReady(ctx.redis, prefix, refs)).length === 0 && now(),
       { timeoutMs: 180_000, intervalMs: 50 },
     );
-    skRaw.push({ apply: applyMs, running: running - t0, healthy: healthy - t0 });
+    if (ctx.engineAwayDuring(t0, healthy)) {
+      notes.push(`swarmkeeper trial ${trial} left out: the engine was restarted (by someone else) during it`);
+      trial--;
+      if (++leftOut > 3) throw new Error('the engine keeps restarting');
+    } else skRaw.push({ apply: applyMs, running: running - t0, healthy: healthy - t0 });
     say(
       `convergence: swarmkeeper #${trial}: apply ${round(applyMs)} ms, running ${round(running - t0)} ms, Healthy ${round(healthy - t0)} ms`,
     );
@@ -128,7 +133,11 @@ export async function runConvergence(
         },
         { timeoutMs: 180_000, intervalMs: 50 },
       );
-      raw.push({ deploy: deployMs, running: running - t0, healthy: healthy - t0 });
+      if (ctx.engineAwayDuring(t0, healthy)) {
+        notes.push(`peer trial ${trial} left out: the engine was restarted (by someone else) during it`);
+        trial--;
+        if (++leftOut > 3) throw new Error('the engine keeps restarting');
+      } else raw.push({ deploy: deployMs, running: running - t0, healthy: healthy - t0 });
       say(`convergence: peer #${trial}: deploy ${round(deployMs)} ms, running ${round(running - t0)} ms`);
       await stack.remove();
       await sleep(500);

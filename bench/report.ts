@@ -71,7 +71,13 @@ function isBroken(v: unknown): v is Broken {
 }
 
 const ms = (v: number | undefined): string =>
-  v === undefined ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`;
+  v === undefined
+    ? '–'
+    : v >= 10_000
+      ? `${(v / 1000).toFixed(1)} s`
+      : v >= 1000
+        ? `${(v / 1000).toFixed(2)} s`
+        : `${v >= 100 ? Math.round(v) : v} ms`;
 const s1 = (v: Summary | undefined): [string, string, string] => [ms(v?.p50), ms(v?.p95), ms(v?.max)];
 const row = (cells: readonly (string | number)[]): string => `| ${cells.map(String).join(' | ')} |`;
 const table = (head: readonly string[], rows: readonly (readonly (string | number)[])[]): string =>
@@ -381,8 +387,8 @@ export async function writeReport(): Promise<void> {
               ),
             ],
             [
-              'steady resync: child processes (xfs_quota report)',
-              ...rows.map((x) => (x.fsSyscalls ? `${x.fsSyscalls.childProcessesPerResync} execve` : '–')),
+              'steady resync: processes started (the xfs_quota report)',
+              ...rows.map((x) => (x.fsSyscalls ? `${x.fsSyscalls.childProcessesPerResync}` : '–')),
             ],
             ['resyncs measured', ...rows.map((x) => x.steady.resyncs)],
             [
@@ -489,6 +495,8 @@ export async function writeReport(): Promise<void> {
     }
   }
 
+  out.push(...(await smokeSection()));
+
   try {
     const findings = await readFile(path.join(REPO_ROOT, 'bench/FINDINGS.md'), 'utf8');
     out.push(findings.replace(/^# /m, '## '));
@@ -496,4 +504,62 @@ export async function writeReport(): Promise<void> {
     // no hand-written findings yet
   }
   await writeFormatted(path.join(REPO_ROOT, 'BENCHMARKS.md'), out.join('\n'));
+}
+
+/** The last smoke run at a glance: what CI runs, and whether each benchmark worked. */
+async function smokeSection(): Promise<string[]> {
+  const names = ['repair', 'convergence', 'scale', 'flapping', 'storm'] as const;
+  const rows: string[][] = [];
+  let runId: string | undefined;
+  let date: string | undefined;
+  for (const name of names) {
+    const value = await readResult<Record<string, unknown>>(name, true);
+    if (!value) continue;
+    runId ??= value.runId as string | undefined;
+    date ??= (value.startedAt as string | undefined)?.slice(0, 16).replace('T', ' ');
+    if (isBroken(value)) {
+      rows.push([name, '**broken**', value.broken.slice(0, 200)]);
+      continue;
+    }
+    rows.push([name, 'ok', smokeFigure(name, value)]);
+  }
+  if (rows.length === 0) return [];
+  return [
+    '## Smoke run (`npm run bench:smoke`)',
+    '',
+    `Last smoke run: ${runId ?? '?'}, ${date ?? '?'} UTC. Each benchmark in a short form (1 trial per drift, 1 peer trial, 1,000 users, a 60 s flapping window); it fails only when a benchmark breaks, never on a missed target. Its figures are in \`bench/results/*.smoke.json\`.`,
+    '',
+    table(['benchmark', 'status', 'headline'], rows),
+    '',
+  ];
+}
+
+function smokeFigure(name: string, value: Record<string, unknown>): string {
+  switch (name) {
+    case 'repair': {
+      const r = value as unknown as RepairResult;
+      const removed = r.rows.find((x) => x.id === 'service-removed');
+      return `service removed ${ms(removed?.summary.p50)}; floor ${ms(r.floor.createAndEvent.p50)}; ${r.rows.length} drifts`;
+    }
+    case 'convergence': {
+      const c = value as unknown as ConvergenceResult;
+      return `Healthy after ${ms(c.swarmkeeper.healthy.p50)}; peer running after ${ms(c.peer?.running.p50)}`;
+    }
+    case 'scale': {
+      const r = (value as unknown as ScaleResult).rows[0];
+      return r
+        ? `${r.users} users: converged ${ms(r.firstConvergence.fromSpawnMs)}, resync ${ms(r.steady.cpuMs.p50)} CPU`
+        : '';
+    }
+    case 'flapping': {
+      const f = value as unknown as FlappingResult;
+      return `${f.writeEvents} write events in ${f.windowSeconds} s`;
+    }
+    case 'storm': {
+      const s = value as unknown as StormResult;
+      return `amplification ${s.amplificationIssued}, ${s.changes - s.unrepaired}/${s.changes} repaired`;
+    }
+    default:
+      return '';
+  }
 }

@@ -209,10 +209,18 @@ async function runSize(
     let fs: ScaleRow['fsSyscalls'];
     let fsNote: string | undefined;
     if (straceAvailable()) {
+      // Under strace a resync runs several times slower: sample until one has run from start to
+      // end inside the window (at most three periods, and at least three minutes).
       const { result: samples, trace } = await straceDuring(
         controller.pid,
         path.join(dir, 'strace.txt'),
-        () => sampleWindow(controller, ctx.redis, resyncS * 2 + 2, { probe }),
+        async () => {
+          const all = await sampleWindow(controller, ctx.redis, resyncS + 2, { probe });
+          const limit = now() + Math.max(resyncS * 3, 180) * 1000;
+          while (!analyse(all, classify).bursts.some((b) => b.kind === 'resync') && now() < limit)
+            all.push(...(await sampleWindow(controller, ctx.redis, 5, { probe })));
+          return all;
+        },
       );
       const traced = analyse(samples, classify);
       const counted = traced.bursts

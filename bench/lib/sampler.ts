@@ -130,7 +130,9 @@ export function analyse(
     }
     return out;
   };
-  const bursts: Burst[] = ranges.map(([i, j]) => {
+  // A burst cut by either end of the window is only partly measured: leave it out.
+  const complete = ranges.filter(([i, j]) => i > 0 && j < samples.length - 2);
+  const bursts: Burst[] = complete.map(([i, j]) => {
     const a = samples[i]!;
     const b = samples[j]!;
     const docker = diffCalls(a.stats.calls, b.stats.calls);

@@ -78,12 +78,13 @@ export interface StraceCounts {
   readonly fsByCall: Readonly<Record<string, number>>;
   /** Every syscall of the controller's threads (sockets, epoll, futex included). */
   readonly allCalls: number;
-  /** Child processes started (one execve each; `/usr/bin/env node` scripts make two). */
+  /** Child processes started (successful execve, not counting /usr/bin/env). */
   readonly childExecs: number;
   readonly childCalls: number;
 }
 
 interface Line {
+  readonly started: boolean;
   readonly pid: number;
   /** Epoch ms. */
   readonly t: number;
@@ -106,7 +107,11 @@ function parse(text: string): Line[] {
       const target = fd[2] ?? '';
       fsKind = target.startsWith('/') && !target.startsWith('/dev/') && !target.startsWith('/proc/');
     }
+    // A process started is one successful execve; `#!/usr/bin/env node` scripts exec env first,
+    // and env tries each PATH entry in turn (failed execve calls).
+    const started = call === 'execve' && /\) = 0$/.test(raw) && !raw.includes('execve("/usr/bin/env"');
     lines.push({
+      started,
       pid: Number(pid),
       t: Number(epoch) * 1000,
       call: call!,
@@ -135,7 +140,7 @@ export class StraceTrace {
         if (l.fsKind) fsByCall[l.call] = (fsByCall[l.call] ?? 0) + 1;
       } else {
         childCalls++;
-        if (l.call === 'execve') childExecs++;
+        if (l.started) childExecs++;
       }
     }
     return {
