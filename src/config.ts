@@ -56,6 +56,12 @@ const environmentSchema = z.object({
   SWARMKEEPER_LEASE_MS: z.coerce.number().int().positive().default(15_000),
   SWARMKEEPER_RENEW_DEADLINE_MS: z.coerce.number().int().positive().default(10_000),
   SWARMKEEPER_RETRY_MS: z.coerce.number().int().positive().default(2_000),
+  /**
+   * The swarmkeeper image this controller runs as (deploy/stack.yml passes it on). The per-node
+   * volume check job runs it on every node; unset, per-user volumes are checked only on the
+   * controller's own engine.
+   */
+  SWARMKEEPER_IMAGE: z.string().min(1).optional(),
   SWARMKEEPER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),

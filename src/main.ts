@@ -167,6 +167,7 @@ export async function assembleController(config: Config, options: AssembleOption
     homes: {
       allocator: projectIds,
       quotaDriverFor: (homes) => quotaDriverFor(homes, config),
+      volumeCheck: { image: config.SWARMKEEPER_IMAGE },
       ...(faultInjector && { faultInjector }),
     },
     beforeFirstSync: async () => {

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetworkCreateOptions, ServiceSpec, VolumeCreateOptions } from 'dockerode';
 import type { NetworkRecreateJournal } from '../desired/journal.js';
-import { DockerRequestError, ERROR_CODES, NotOwnedError } from '../errors.js';
+import { ConfigError, DockerRequestError, ERROR_CODES, NotOwnedError } from '../errors.js';
 import { DockerCallCounter } from '../observed/call-counter.js';
 import type { Docker } from '../observed/docker-client.js';
 import { DockerObservedReader, type ObservedReader } from '../observed/reader.js';
@@ -76,7 +76,11 @@ export interface DockerActuatorOptions {
    * required on everything removed.
    */
   readonly owner: string;
-  readonly journal: NetworkRecreateJournal;
+  /**
+   * Where network recreates are written down. Absent (the per-node volume check, which has no
+   * Redis and never touches networks), a network recreate is refused.
+   */
+  readonly journal?: NetworkRecreateJournal;
   /** Tests: called at named points of multi-step procedures; throwing there aborts them. */
   readonly faultInjector?: FaultInjector;
   /** One event per step of a network recreate, per service or container touched. */
@@ -102,8 +106,8 @@ export class DockerActuator implements Actuator {
   readonly #engine: Engine;
   readonly #reader: ObservedReader;
   readonly #owner: string;
-  readonly #journal: NetworkRecreateJournal;
-  readonly #networks: NetworkRecreator;
+  readonly #journal: NetworkRecreateJournal | undefined;
+  readonly #networks: NetworkRecreator | undefined;
   readonly #pollMs: number;
   readonly #stopTimeout: number | undefined;
   readonly #fault: FaultInjector | undefined;
@@ -121,14 +125,16 @@ export class DockerActuator implements Actuator {
     this.#pollMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#stopTimeout = options.containerStopTimeoutSeconds;
     this.#fault = options.faultInjector;
-    this.#networks = new NetworkRecreator({
-      engine: this.#engine,
-      journal: options.journal,
-      faultInjector: options.faultInjector,
-      onStep: options.onStep,
-      drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
-      pollIntervalMs: this.#pollMs,
-    });
+    this.#networks =
+      options.journal &&
+      new NetworkRecreator({
+        engine: this.#engine,
+        journal: options.journal,
+        faultInjector: options.faultInjector,
+        onStep: options.onStep,
+        drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+        pollIntervalMs: this.#pollMs,
+      });
   }
 
   async execute(action: ExecutableAction, subject?: ActionSubject): Promise<ActionReport> {
@@ -201,6 +207,10 @@ export class DockerActuator implements Actuator {
           case 'Network': {
             const resumed = await this.#resume(action.body.Name, started);
             if (resumed !== undefined) return resumed;
+            if (!this.#networks)
+              throw new ConfigError(
+                'this actuator has no network-recreate journal; it cannot recreate networks',
+              );
             const result = await this.#networks.recreate(action.id, this.#ownNetwork(action.body));
             return networkReport(result, started);
           }
@@ -297,7 +307,7 @@ export class DockerActuator implements Actuator {
   }
 
   async pendingNetworkRecreates(): Promise<string[]> {
-    return this.#journal.list();
+    return this.#journal?.list() ?? [];
   }
 
   // Owner labels
@@ -324,7 +334,7 @@ export class DockerActuator implements Actuator {
   // Per kind
 
   async #resume(name: string, started: number): Promise<ActionReport | undefined> {
-    const result = await this.#networks.resume(name);
+    const result = await this.#networks?.resume(name);
     return result === undefined ? undefined : networkReport(result, started);
   }
 

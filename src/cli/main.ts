@@ -18,7 +18,7 @@ import { EVENT_OUTPUTS, runEvents, type EventOutput } from './commands/events.js
 import { runExport } from './commands/export.js';
 import { runPrune } from './commands/prune.js';
 import { runStatus } from './commands/status.js';
-import { runSpawnerConfig } from './commands/homes.js';
+import { runCheckVolumes, runSpawnerConfig } from './commands/homes.js';
 import { createControllerLogging, runController } from '../main.js';
 import { OUTPUT_FORMATS } from './format.js';
 import { EXIT, processIo, type CliIo } from './io.js';
@@ -250,6 +250,14 @@ export async function main(
     .action(async (name: string, options: { target: string }) =>
       withStore((store) => runSpawnerConfig(store, io, { name, target: options.target })),
     );
+  homes
+    .command('check-volumes')
+    .description(
+      "Check this node's per-user volumes against a template (the volume check job runs it; input in SWARMKEEPER_VOLUME_CHECK)",
+    )
+    .action(async () => {
+      exitCode = await runCheckVolumes(io, environment);
+    });
 
   program
     .command('schema')

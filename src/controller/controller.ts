@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { DockerEvent } from '../observed/events.js';
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
 import { isKind, type Kind } from '../resources/kinds/index.js';
+import { isVolumeCheckJob } from '../reconcile/volume-check.js';
 import { LABELS } from '../resources/metadata.js';
 import type { ControllerObserver } from './observer.js';
 import { systemClock, type Clock } from './clock.js';
@@ -21,6 +22,7 @@ import { Reconciler, type ActionExecutor } from './reconciler.js';
 import { resyncTicks } from './resync.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { StatusWriter } from './status-writer.js';
+import { VolumeCheckJobs, type VolumeCheckJobsOptions } from './volume-jobs.js';
 import { ReconcileResult, WorkQueue, type ReconcileOutcome } from './workqueue.js';
 
 export interface ControllerOptions {
@@ -45,7 +47,10 @@ export interface ControllerOptions {
   /** Told of reconciles, drift, queue depth and status, for metrics. */
   readonly observer?: ControllerObserver;
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
-  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector'>;
+  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector'> & {
+    /** The per-node volume check job: its image (absent, no job runs) and timing. */
+    readonly volumeCheck?: Pick<VolumeCheckJobsOptions, 'image' | 'rerunAfterMs' | 'jobTimeoutMs'>;
+  };
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -82,9 +87,22 @@ export class Controller {
     this.snapshots = new SnapshotCache(options.reader);
     this.status = new StatusWriter(options.store, options.observer, () => this.storeConnected);
     this.gate = new PruneGate(options.store, undefined, () => this.storeConnected);
+    const { volumeCheck, ...homes } = options.homes ?? {};
     this.homes = options.homes
       ? new HomeReconciler({
-          ...options.homes,
+          ...homes,
+          allocator: options.homes.allocator,
+          quotaDriverFor: options.homes.quotaDriverFor,
+          volumeChecks: new VolumeCheckJobs({
+            snapshots: this.snapshots,
+            reader: options.reader,
+            executor: this.guarded(options.executor),
+            log: options.log,
+            owner: options.owner,
+            image: volumeCheck?.image,
+            ...(volumeCheck?.rerunAfterMs !== undefined && { rerunAfterMs: volumeCheck.rerunAfterMs }),
+            ...(volumeCheck?.jobTimeoutMs !== undefined && { jobTimeoutMs: volumeCheck.jobTimeoutMs }),
+          }),
           cache: this.cache,
           store: options.store,
           status: this.status,
@@ -352,7 +370,8 @@ function ownedKeys(snapshot: ObservedSnapshot, owner: string): string[] {
   const owns = (labels: Readonly<Record<string, string>> | null | undefined): boolean =>
     labels?.[LABELS.managed] === 'true' && labels[LABELS.owner] === owner;
   const keys: string[] = [];
-  for (const [name, service] of snapshot.services) if (owns(service.labels)) keys.push(`Service/${name}`);
+  for (const [name, service] of snapshot.services)
+    if (owns(service.labels) && !isVolumeCheckJob(service.labels)) keys.push(`Service/${name}`);
   for (const [name, network] of snapshot.networks) if (owns(network.Labels)) keys.push(`Network/${name}`);
   for (const [name, volume] of snapshot.volumes) if (owns(volume.Labels)) keys.push(`Volume/${name}`);
   for (const [name, container] of snapshot.containers)

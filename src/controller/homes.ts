@@ -8,15 +8,15 @@ import path from 'node:path';
 import type { FaultInjector } from '../actuate/types.js';
 import type { ProjectIdAllocator } from '../desired/project-ids.js';
 import type { DesiredStore, DriftEntry } from '../desired/store.js';
-import { ERROR_CODES, SwarmkeeperError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { FolderManager } from '../homes/folders.js';
-import { expandTemplate, folderName } from '../homes/naming.js';
+import { folderName } from '../homes/naming.js';
 import { QuotaBatcher } from '../homes/quota/batcher.js';
 import type { QuotaDriver, QuotaUsage } from '../homes/quota/driver.js';
+import { ensureUserVolume, templatePattern, userVolumeFor } from '../homes/user-volume.js';
 import type { Logger } from '../log.js';
 import type { ObservedService } from '../observed/reader.js';
 import { desiredFolderFor, hasConflict, planHomeFolder, planRemoval } from '../reconcile/home-folder.js';
-import { planVolume } from '../reconcile/index.js';
 import { ANNOTATIONS, API_VERSION } from '../resources/metadata.js';
 import { parseBytes } from '../resources/units.js';
 import { validateResource, type ResourceOf } from '../resources/resource.js';
@@ -25,6 +25,7 @@ import type { PruneGate } from './prune-gate.js';
 import type { ActionExecutor } from './reconciler.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import type { StatusWriter } from './status-writer.js';
+import type { VolumeCheckJobs } from './volume-jobs.js';
 import { ReconcileResult } from './workqueue.js';
 
 type Homes = ResourceOf<'HomeFolders'>;
@@ -45,6 +46,8 @@ export interface HomeReconcilerOptions {
   readonly wallClock?: () => Date;
   /** Tests: fault points of the folder archive. */
   readonly faultInjector?: FaultInjector;
+  /** Per-user volumes on the other nodes; absent, only the controller's engine is checked. */
+  readonly volumeChecks?: VolumeCheckJobs;
 }
 
 /** What one HomeFolders export needs at run time; rebuilt when its spec changes. */
@@ -103,13 +106,17 @@ export class HomeReconciler {
     }
     const users = this.usersOf(homes);
     for (const user of users) this.options.enqueue(`User/${user.metadata.name}`);
+    const nodes = await this.options.volumeChecks?.reconcile(homes, userOfFolder(homes, users));
     await this.options.status.write('HomeFolders', name, {
-      sync: 'Synced',
-      health: 'Healthy',
-      message: `${users.length} users`,
+      sync: nodes?.inSync === false ? 'OutOfSync' : 'Synced',
+      health: nodes?.running ? 'Progressing' : 'Healthy',
+      message: [`${users.length} users`, nodes?.message].filter(Boolean).join('; '),
       lastSyncedAt: this.now(),
+      ...(nodes && { nodes: nodes.nodes }),
     });
-    return ReconcileResult.done();
+    return nodes?.requeueAfterMs === undefined
+      ? ReconcileResult.done()
+      : ReconcileResult.requeueAfter(nodes.requeueAfterMs);
   }
 
   async reconcileUser(user: User): Promise<ReconcileResult> {
@@ -331,57 +338,45 @@ export class HomeReconciler {
   ): Promise<{ sync: 'Synced' | 'OutOfSync'; message?: string }> {
     const template = homes.spec.volume;
     if (!template) return { sync: 'Synced' };
-    const volumeName = expandTemplate(template.name, folder);
-    const driverOpts = Object.fromEntries(
-      Object.entries(template.driverOpts ?? {}).map(([k, v]) => [k, expandTemplate(v, folder)]),
-    );
-    const result = validateResource({
-      apiVersion: API_VERSION,
-      kind: 'Volume',
-      // Swarm creates these volumes itself when a user's task lands on a node: take them over.
-      metadata: { name: volumeName, annotations: { [ANNOTATIONS.adopt]: 'true' } },
-      spec: { ...(template.driver !== undefined && { driver: template.driver }), driverOpts },
-    });
-    if (!result.ok || result.resource.kind !== 'Volume') {
-      return {
-        sync: 'OutOfSync',
-        message: `volume template gives an invalid volume: ${JSON.stringify(result)}`,
-      };
-    }
+    const volume = userVolumeFor(template, folder);
+    if (!volume.ok) return { sync: 'OutOfSync', message: volume.message };
+    const volumeName = volume.resource.metadata.name;
     const snapshot = await this.options.snapshots.get();
-    const actions = planVolume(result.resource, snapshot.volumes.get(volumeName));
-    for (const action of actions) {
-      if (action.type !== 'create' && action.type !== 'recreate') continue;
-      if (action.type === 'recreate' && action.dataLoss) {
-        return {
-          sync: 'OutOfSync',
-          message: `volume ${volumeName} differs from the template but holds its own data; left alone`,
-        };
-      }
-      try {
-        const report = await this.options.executor.execute(action, { kind: 'Volume', name: volumeName });
+    const outcome = await ensureUserVolume(
+      this.options.executor,
+      volume.resource,
+      snapshot.volumes.get(volumeName),
+    );
+    switch (outcome.state) {
+      case 'synced':
+        return { sync: 'Synced' };
+      case 'created':
+      case 'replaced':
         this.options.snapshots.invalidate();
         this.options.log.info(
           {
             kind: 'User',
             name: user.metadata.name,
             volume: volumeName,
-            verb: report.verb,
-            durationMs: report.durationMs,
+            verb: outcome.report.verb,
+            durationMs: outcome.report.durationMs,
           },
-          report.verb,
+          outcome.report.verb,
         );
-      } catch (error) {
-        if (error instanceof SwarmkeeperError && error.code === ERROR_CODES.DOCKER_IN_USE) {
-          return {
-            sync: 'OutOfSync',
-            message: `volume ${volumeName} differs from the template but is in use: ${user.metadata.name}'s session must restart to pick up the new options`,
-          };
-        }
-        throw error;
-      }
+        return { sync: 'Synced' };
+      case 'inUse':
+        return {
+          sync: 'OutOfSync',
+          message: `volume ${volumeName} differs from the template but is in use: ${user.metadata.name}'s session must restart to pick up the new options`,
+        };
+      case 'ownData':
+        return {
+          sync: 'OutOfSync',
+          message: `volume ${volumeName} differs from the template but holds its own data; left alone`,
+        };
+      case 'conflict':
+        return { sync: 'OutOfSync', message: outcome.detail };
     }
-    return { sync: 'Synced' };
   }
 
   private async failed(user: User, error: unknown, retryMs?: number): Promise<ReconcileResult> {
@@ -471,10 +466,18 @@ export function foldersMountedBy(service: ObservedService, homes: Homes): string
   return [...folders];
 }
 
-function templatePattern(template: string): RegExp {
-  const [before = '', after = ''] = template.split('{username}');
-  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${escape(before)}([^/]+)${escape(after)}$`);
+/** Names the user of a folder for the per-node volume check; a folder of no known user stays as it is. */
+function userOfFolder(homes: Homes, users: readonly User[]): (folder: string) => string {
+  let byFolder: Map<string, string> | undefined;
+  return (folder) => {
+    byFolder ??= new Map(
+      users.flatMap((u) => {
+        const naming = folderName(u.metadata.name, homes.spec.naming ?? 'plain');
+        return naming.ok ? [[naming.folder, u.metadata.name] as const] : [];
+      }),
+    );
+    return byFolder.get(folder) ?? folder;
+  };
 }
 
 /** Inverts dockerspawner's escaping (`-` plus two hex digits per byte); undefined when it cannot. */

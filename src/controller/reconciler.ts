@@ -12,6 +12,7 @@ import { isInSync } from '../reconcile/index.js';
 import { isKind, type Kind } from '../resources/kinds/index.js';
 import { LABELS } from '../resources/metadata.js';
 import { specHashOf } from '../reconcile/ownership.js';
+import { isVolumeCheckJob } from '../reconcile/volume-check.js';
 import type { Resource } from '../resources/resource.js';
 import type { DesiredCache } from './desired-cache.js';
 import type { HomeReconciler } from './homes.js';
@@ -356,8 +357,10 @@ function ownedLabels(labels: Readonly<Record<string, string>> | null | undefined
 /** Whether this deployment created the object under that name; the only objects removal may touch. */
 export function ownsObject(kind: Kind, name: string, snapshot: ObservedSnapshot, owner: string): boolean {
   switch (kind) {
-    case 'Service':
-      return ownedLabels(snapshot.services.get(name)?.labels, owner);
+    case 'Service': {
+      const labels = snapshot.services.get(name)?.labels;
+      return ownedLabels(labels, owner) && !isVolumeCheckJob(labels);
+    }
     case 'Network':
       return ownedLabels(snapshot.networks.get(name)?.Labels, owner);
     case 'Volume':

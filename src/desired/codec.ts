@@ -12,7 +12,7 @@
  * number 2, then validates the whole resource and reports every failing field instead of throwing.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { FieldIssue } from '../errors.js';
 import { KIND_DEFINITIONS, KINDS, isKind, type Kind } from '../resources/kinds/index.js';
 import { API_VERSION } from '../resources/metadata.js';
@@ -35,7 +35,7 @@ export const RESERVED_FIELDS = {
 
 export const RESERVED_FIELD_PREFIX = '_';
 
-/** The fields of a status HASH; `lastDrift` is JSON, the rest plain strings. */
+/** The fields of a status HASH; `lastDrift` and `nodes` are JSON, the rest plain strings. */
 export const STATUS_FIELDS = [
   'sync',
   'health',
@@ -46,6 +46,7 @@ export const STATUS_FIELDS = [
   'lastDrift',
   'usedBytes',
   'quotaBytes',
+  'nodes',
 ] as const satisfies readonly (keyof ResourceStatus)[];
 
 const PAYLOAD_KINDS: ReadonlySet<Kind> = new Set<Kind>(['Config', 'Secret']);
@@ -209,8 +210,18 @@ export function decodeStatus(hash: Readonly<Record<string, string>>): ResourceSt
   const status: {
     -readonly [F in keyof ResourceStatus]: ResourceStatus[F];
   } = {};
-  const { sync, health, message, observedHash, lastSyncedAt, lastDriftAt, lastDrift, usedBytes, quotaBytes } =
-    hash;
+  const {
+    sync,
+    health,
+    message,
+    observedHash,
+    lastSyncedAt,
+    lastDriftAt,
+    lastDrift,
+    usedBytes,
+    quotaBytes,
+    nodes,
+  } = hash;
   const used = Number(usedBytes);
   const quota = Number(quotaBytes);
   if (usedBytes !== undefined && Number.isSafeInteger(used) && used >= 0) status.usedBytes = used;
@@ -230,8 +241,24 @@ export function decodeStatus(hash: Readonly<Record<string, string>>): ResourceSt
         .map((e) => ({ path: e.path, desired: e.desired, actual: e.actual }));
     }
   }
+  if (nodes !== undefined) {
+    const decoded = parseJson(nodes);
+    const parsed = decoded.ok ? nodeChecks.safeParse(decoded.value) : undefined;
+    if (parsed?.success) status.nodes = parsed.data;
+  }
   return status;
 }
+
+const nodeChecks = z.array(
+  z.object({
+    node: z.string(),
+    hostname: z.string(),
+    state: z.enum(['Synced', 'OutOfSync', 'Failed', 'Running', 'Unknown']),
+    replaced: z.array(z.string()),
+    inUse: z.array(z.object({ volume: z.string(), user: z.string() })),
+    message: z.string(),
+  }),
+);
 
 function isDriftEntry(value: unknown): value is DriftEntry {
   return typeof value === 'object' && value !== null && 'path' in value && typeof value.path === 'string';

@@ -59,6 +59,23 @@ export interface ResourceStatus {
   readonly usedBytes?: number;
   /** Users: the folder's hard limit in bytes; 0 means no limit. */
   readonly quotaBytes?: number;
+  /** HomeFolders: what the last per-node volume check found on each node (see volume-check.ts). */
+  readonly nodes?: readonly NodeVolumeCheck[];
+}
+
+/** How the per-user volumes on one node compare with the HomeFolders template. */
+export type NodeCheckState = 'Synced' | 'OutOfSync' | 'Failed' | 'Running' | 'Unknown';
+
+export interface NodeVolumeCheck {
+  /** The Swarm node ID. */
+  readonly node: string;
+  readonly hostname: string;
+  readonly state: NodeCheckState;
+  /** Volumes removed and created again from the template. */
+  readonly replaced: readonly string[];
+  /** Volumes that differ from the template but are in use: each user's session must restart. */
+  readonly inUse: readonly { readonly volume: string; readonly user: string }[];
+  readonly message: string;
 }
 
 /**

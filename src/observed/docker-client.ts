@@ -92,6 +92,8 @@ export interface DockerStatus {
     readonly controlAvailable: boolean;
     readonly nodeId: string;
   };
+  /** The engine host's name (`docker info` Name), for people reading per-node results. */
+  readonly hostname: string;
 }
 
 /** Engine version and Swarm state, for /readyz and the startup log. Rejects when the engine is unreachable. */
@@ -106,5 +108,6 @@ export async function pingDocker(docker: Docker): Promise<DockerStatus> {
       controlAvailable: booleanField(swarm, 'ControlAvailable') ?? false,
       nodeId: stringField(swarm, 'NodeID') ?? '',
     },
+    hostname: stringField(info, 'Name') ?? '',
   };
 }

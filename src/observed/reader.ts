@@ -126,6 +126,13 @@ export interface ObservedReader {
   inspectConfig(name: string): Promise<ObservedConfig | undefined>;
   inspectSecret(name: string): Promise<ObservedSecret | undefined>;
   inspectContainer(name: string): Promise<ObservedContainerDetail | undefined>;
+  /**
+   * The volumes of this engine with their users, from node-local calls only: a worker answers
+   * them too (the per-node volume check runs there).
+   */
+  volumes(): Promise<ReadonlyMap<string, ObservedVolume>>;
+  /** What the service's tasks wrote to stdout, every node's, as text; undefined when the service is gone. */
+  serviceLogs(name: string): Promise<string | undefined>;
 }
 
 export interface DockerObservedReaderOptions {
@@ -176,12 +183,7 @@ export class DockerObservedReader implements ObservedReader {
         networkMap.set(network.Name, network);
     }
 
-    const users = volumeUsers(containers);
-    const volumeMap = new Map<string, ObservedVolume>();
-    // The engine answers `"Volumes": null` when there are none.
-    for (const volume of (volumes.Volumes as Dockerode.VolumeInspectInfo[] | null) ?? []) {
-      volumeMap.set(volume.Name, { ...volume, usedBy: users.get(volume.Name) ?? [] });
-    }
+    const volumeMap = toVolumeMap(volumes, containers);
 
     const configMap = new Map<string, ObservedConfig>();
     for (const config of configs) {
@@ -270,6 +272,31 @@ export class DockerObservedReader implements ObservedReader {
     ]);
     if (!volume) return undefined;
     return { ...volume, usedBy: volumeUsers(containers).get(name) ?? [] };
+  }
+
+  async volumes(): Promise<ReadonlyMap<string, ObservedVolume>> {
+    const [volumes, containers] = await Promise.all([
+      this.#call('listVolumes', (d, abortSignal) => d.listVolumes({ abortSignal })),
+      this.#call('listContainers', (d, abortSignal) => d.listContainers({ all: true, abortSignal })),
+    ]);
+    return toVolumeMap(volumes, containers);
+  }
+
+  async serviceLogs(name: string): Promise<string | undefined> {
+    const raw = await orUndefined(
+      this.#call('serviceLogs', (d, abortSignal) => {
+        const service = d.getService(name);
+        // Without `follow` dockerode answers with the whole body at once.
+        const logs = service.logs.bind(service) as unknown as (opts: {
+          stdout: boolean;
+          follow: boolean;
+          abortSignal: AbortSignal;
+        }) => Promise<unknown>;
+        return logs({ stdout: true, follow: false, abortSignal });
+      }),
+    );
+    if (raw === undefined) return undefined;
+    return demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
   }
 
   async inspectConfig(name: string): Promise<ObservedConfig | undefined> {
@@ -400,6 +427,39 @@ function containerName(container: ObservedContainer): string {
   // Legacy links add names like /other/alias; the container's own name is the one with a single slash.
   const own = container.Names.find((n) => n.lastIndexOf('/') === 0) ?? container.Names[0] ?? container.Id;
   return own.replace(/^\//, '');
+}
+
+/** The engine answers `"Volumes": null` when there are none. */
+function toVolumeMap(
+  volumes: { readonly Volumes: unknown },
+  containers: readonly ObservedContainer[],
+): Map<string, ObservedVolume> {
+  const users = volumeUsers(containers);
+  const volumeMap = new Map<string, ObservedVolume>();
+  for (const volume of (volumes.Volumes as Dockerode.VolumeInspectInfo[] | null) ?? []) {
+    volumeMap.set(volume.Name, { ...volume, usedBy: users.get(volume.Name) ?? [] });
+  }
+  return volumeMap;
+}
+
+/**
+ * Docker's log stream without a TTY: frames of an 8-byte header (stream, 3 zero bytes, big-endian
+ * length) and the payload. A body without that framing (a TTY service) is returned as it is.
+ */
+export function demuxLogs(body: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= body.length) {
+    const stream = body[offset];
+    if ((stream !== 0 && stream !== 1 && stream !== 2) || body.readUIntBE(offset + 1, 3) !== 0) {
+      return body.toString('utf8');
+    }
+    const size = body.readUInt32BE(offset + 4);
+    parts.push(body.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  if (offset < body.length && parts.length === 0) return body.toString('utf8');
+  return Buffer.concat(parts).toString('utf8');
 }
 
 function volumeUsers(containers: readonly ObservedContainer[]): Map<string, VolumeUser[]> {

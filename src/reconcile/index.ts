@@ -47,4 +47,4 @@ export {
 export { planConfig, planContainer, planNetwork, planSecret, planService, planVolume } from './plan.js';
 export { diffService, serviceUpdateBody, type ServiceDiffOptions } from './service-diff.js';
 export { serviceSpecFor, type EngineContainerSpec } from './service-spec.js';
-export { diffVolume, volumeCreateOptionsFor } from './volume.js';
+export { diffVolume, mountsElsewhere, volumeCreateOptionsFor } from './volume.js';

@@ -56,3 +56,16 @@ export function diffVolume(
   const fields = compareFields(rules, desired, observed, options.ignoreFields ?? []);
   return toDiffResult(fields, diffLabels(desired.Labels, observed.Labels));
 }
+
+/**
+ * Whether a local volume's options mount something that lives elsewhere (`type` nfs or nfs4, or
+ * `none` with `o=bind`): removing such a volume deletes no data, so a per-user volume whose
+ * options drifted may be removed and created again. Any other local volume (plain, tmpfs, a
+ * block device) may hold data of its own and is never removed.
+ */
+export function mountsElsewhere(options: Readonly<Record<string, string>> | null | undefined): boolean {
+  const type = options?.type;
+  if (type === 'nfs' || type === 'nfs4') return true;
+  const mountOptions = (options?.o ?? '').split(',').map((o) => o.trim());
+  return type === 'none' && mountOptions.includes('bind') && options?.device !== undefined;
+}

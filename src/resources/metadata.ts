@@ -29,6 +29,14 @@ export const LABELS = {
    * the controller prefers the policy of the resource it last saw and falls back to this label.
    */
   reclaimPolicy: 'io.swarmkeeper.reclaim-policy',
+  /**
+   * On a per-node volume check job (a global-job service): the HomeFolders it checks. Such a
+   * service realises no Service resource, so orphan removal and prune leave it alone; the
+   * HomeFolders reconcile removes it once a newer job finished.
+   */
+  volumeCheck: 'io.swarmkeeper.volume-check',
+  /** On a volume check job: the hash of the volume template it checked against. */
+  volumeTemplateHash: 'io.swarmkeeper.volume-template-hash',
 } as const;
 
 /** Label and annotation keys people may not set themselves: the controller owns them. */

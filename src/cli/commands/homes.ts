@@ -1,5 +1,9 @@
 import type { DesiredStore } from '../../desired/store.js';
-import { InvalidResourceError, NotFoundError, UsageError } from '../../errors.js';
+import { ConfigError, InvalidResourceError, NotFoundError, UsageError } from '../../errors.js';
+import { runVolumeCheck } from '../../homes/volume-check.js';
+import { createDocker } from '../../observed/docker-client.js';
+import { VOLUME_CHECK_ENV, volumeCheckInput } from '../../reconcile/volume-check.js';
+import { toFieldIssues } from '../../resources/resource.js';
 import { USERNAME_PLACEHOLDER } from '../../resources/kinds/homefolders.js';
 import type { ResourceOf } from '../../resources/resource.js';
 import { EXIT, type CliIo } from '../io.js';
@@ -25,6 +29,33 @@ export async function runSpawnerConfig(
   if (record.resource.kind !== 'HomeFolders') throw new UsageError('not a HomeFolders resource');
   io.out(spawnerConfigSnippet(record.resource, options.target));
   return EXIT.ok;
+}
+
+/**
+ * The per-node volume check, as the volume check job runs it on each node: reads its input from
+ * SWARMKEEPER_VOLUME_CHECK, checks this node's per-user volumes and prints one JSON result line.
+ * Exit 0 when every volume could be checked (volumes in use included), 1 when some could not.
+ */
+export async function runCheckVolumes(io: CliIo, environment: NodeJS.ProcessEnv): Promise<number> {
+  const raw = environment[VOLUME_CHECK_ENV];
+  if (raw === undefined) throw new UsageError(`${VOLUME_CHECK_ENV} is not set; the volume check job sets it`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(`${VOLUME_CHECK_ENV} is not JSON: ${(error as Error).message}`);
+  }
+  const input = volumeCheckInput.safeParse(json);
+  if (!input.success) {
+    const issues = toFieldIssues(input.error);
+    throw new ConfigError(
+      `${VOLUME_CHECK_ENV}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+  const result = await runVolumeCheck(createDocker(), input.data);
+  io.out(JSON.stringify(result));
+  return result.errors.length === 0 ? EXIT.ok : EXIT.failed;
 }
 
 /**
