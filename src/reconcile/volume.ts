@@ -59,7 +59,7 @@ export function diffVolume(
 
 /**
  * Whether a local volume's options mount something that lives elsewhere (`type` nfs or nfs4, or
- * `none` with `o=bind`): removing such a volume deletes no data, so a per-user volume whose
+ * `none` with `o=bind` or `rbind`): removing such a volume deletes no data, so a per-user volume whose
  * options drifted may be removed and created again. Any other local volume (plain, tmpfs, a
  * block device) may hold data of its own and is never removed.
  */
@@ -67,5 +67,9 @@ export function mountsElsewhere(options: Readonly<Record<string, string>> | null
   const type = options?.type;
   if (type === 'nfs' || type === 'nfs4') return true;
   const mountOptions = (options?.o ?? '').split(',').map((o) => o.trim());
-  return type === 'none' && mountOptions.includes('bind') && options?.device !== undefined;
+  return (
+    type === 'none' &&
+    (mountOptions.includes('bind') || mountOptions.includes('rbind')) &&
+    options?.device !== undefined
+  );
 }

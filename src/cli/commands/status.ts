@@ -48,7 +48,11 @@ export async function runStatus(
       JSON.stringify(
         {
           guard: guard ?? null,
-          resources: rows.map(({ status: _s, ...row }) => ({ ...row, lastDrift: _s.lastDrift ?? [] })),
+          resources: rows.map(({ status: _s, ...row }) => ({
+            ...row,
+            lastDrift: _s.lastDrift ?? [],
+            ...(_s.nodes !== undefined && { nodes: _s.nodes }),
+          })),
         },
         null,
         2,
@@ -63,6 +67,11 @@ export async function runStatus(
         rows.map((r) => [r.kind, r.name, r.sync, r.health, age(r.lastSyncedAt, now), r.message]),
       ),
     );
+    // The per-node volume check of each HomeFolders: one line per node.
+    const nodes = rows.flatMap((r) =>
+      (r.status.nodes ?? []).map((n) => [`${r.kind}/${r.name}`, n.hostname || n.node, n.state, n.message]),
+    );
+    if (nodes.length > 0) io.out(`\n${renderTable(['VOLUMES OF', 'NODE', 'STATE', 'MESSAGE'], nodes)}`);
   }
   const healthy = rows.every((r) => r.sync === 'Synced') && guard?.state !== 'held';
   return healthy ? EXIT.ok : EXIT.failed;
