@@ -296,7 +296,8 @@ export class DockerObservedReader implements ObservedReader {
       }),
     );
     if (raw === undefined) return undefined;
-    return demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+    if (Buffer.isBuffer(raw)) return demuxLogs(raw);
+    return typeof raw === 'string' ? raw : '';
   }
 
   async inspectConfig(name: string): Promise<ObservedConfig | undefined> {

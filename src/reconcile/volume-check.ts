@@ -9,7 +9,6 @@
 import type { ServiceSpec } from 'dockerode';
 import { z } from 'zod';
 import type { NodeCheckState, NodeVolumeCheck } from '../desired/store.js';
-import type { ObservedNode, ObservedTask } from '../observed/reader.js';
 import { homeFoldersSpec } from '../resources/kinds/homefolders.js';
 import { LABELS } from '../resources/metadata.js';
 import { hashValue } from './hash.js';
@@ -20,6 +19,18 @@ export const VOLUME_CHECK_ENV = 'SWARMKEEPER_VOLUME_CHECK';
 export const VOLUME_CHECK_RESULT_KIND = 'swarmkeeper/volume-check-result';
 /** The Docker socket the job's tasks talk to, bind-mounted from their node. */
 export const DOCKER_SOCKET_PATH = '/var/run/docker.sock';
+
+/** What the job's tasks say, as the observed side reads them (`ObservedTask`). */
+export interface JobTask {
+  readonly nodeId: string | undefined;
+  /** `new` … `running`, `complete`, `failed`, `rejected`, `shutdown`, ... */
+  readonly state: string;
+  readonly message: string | undefined;
+  readonly error: string | undefined;
+  readonly exitCode: number | undefined;
+  /** RFC 3339, when the task last changed state. */
+  readonly timestamp: string | undefined;
+}
 
 const volumeTemplate = homeFoldersSpec.shape.volume.unwrap();
 export type VolumeTemplate = z.infer<typeof volumeTemplate>;
@@ -147,13 +158,13 @@ const TERMINAL_TASK_STATES: ReadonlySet<string> = new Set([
   'remove',
 ]);
 
-export function isTaskDone(task: ObservedTask): boolean {
+export function isTaskDone(task: JobTask): boolean {
   return TERMINAL_TASK_STATES.has(task.state);
 }
 
 /** Each node's newest task of the job. */
-function latestTaskPerNode(tasks: readonly ObservedTask[]): Map<string, ObservedTask> {
-  const byNode = new Map<string, ObservedTask>();
+function latestTaskPerNode(tasks: readonly JobTask[]): Map<string, JobTask> {
+  const byNode = new Map<string, JobTask>();
   for (const task of tasks) {
     if (task.nodeId === undefined) continue;
     const seen = byNode.get(task.nodeId);
@@ -167,7 +178,7 @@ function latestTaskPerNode(tasks: readonly ObservedTask[]): Map<string, Observed
  * went away leaves its task assigned for ever). A job with no task yet is not over until then.
  */
 export function jobFinished(
-  tasks: readonly ObservedTask[],
+  tasks: readonly JobTask[],
   startedAt: number,
   now: number,
   timeoutMs: number,
@@ -183,9 +194,9 @@ export function jobFinished(
  * nobody it knows is shown as it is).
  */
 export function nodeOutcomes(
-  tasks: readonly ObservedTask[],
+  tasks: readonly JobTask[],
   results: ReadonlyMap<string, VolumeCheckResult>,
-  nodes: readonly Pick<ObservedNode, 'id' | 'hostname'>[],
+  nodes: readonly { readonly id: string; readonly hostname: string }[],
   userOf: (folder: string) => string,
 ): NodeVolumeCheck[] {
   const hostnames = new Map(nodes.map((n) => [n.id, n.hostname]));
