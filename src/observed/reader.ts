@@ -249,12 +249,7 @@ export class DockerObservedReader implements ObservedReader {
     const raw = await orUndefined(
       this.#call('inspectNetwork', (d, abortSignal) => {
         const network = d.getNetwork(name);
-        // @types/dockerode omits the options argument that dockerode passes on as the query string.
-        const inspect = network.inspect.bind(network) as unknown as (opts: {
-          verbose: boolean;
-          abortSignal: AbortSignal;
-        }) => Promise<unknown>;
-        return inspect({ verbose: true, abortSignal });
+        return withOptions(network.inspect.bind(network), { verbose: true, abortSignal });
       }),
     );
     if (!isRecord(raw)) return undefined;
@@ -287,12 +282,7 @@ export class DockerObservedReader implements ObservedReader {
       this.#call('serviceLogs', (d, abortSignal) => {
         const service = d.getService(name);
         // Without `follow` dockerode answers with the whole body at once.
-        const logs = service.logs.bind(service) as unknown as (opts: {
-          stdout: boolean;
-          follow: boolean;
-          abortSignal: AbortSignal;
-        }) => Promise<unknown>;
-        return logs({ stdout: true, follow: false, abortSignal });
+        return withOptions(service.logs.bind(service), { stdout: true, follow: false, abortSignal });
       }),
     );
     if (raw === undefined) return undefined;
@@ -336,6 +326,17 @@ function settleBy<T>(request: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     void request.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * Calls a dockerode method with options @types/dockerode does not declare; dockerode passes them
+ * on as the query string.
+ */
+function withOptions(
+  bound: (...args: never[]) => unknown,
+  options: Record<string, unknown>,
+): Promise<unknown> {
+  return (bound as unknown as (opts: Record<string, unknown>) => Promise<unknown>)(options);
 }
 
 /** Resolves to undefined on 404, so callers can tell "gone" from "engine unreachable" (which still rejects). */

@@ -90,36 +90,22 @@ describe('per-node volume check job', () => {
       [alice, 'alice'],
       [bob, 'bob'],
     ] as const) {
-      await docker(
-        'volume',
-        'create',
-        '--label',
-        `${TEST_RUN_LABEL}=${testRunId()}`,
-        '--driver',
-        'local',
-        '--opt',
-        'type=none',
-        '--opt',
-        'o=bind',
-        '--opt',
-        `device=${old}/${folder}`,
-        volume,
-      );
+      await testDocker.createVolume({
+        Name: volume,
+        Driver: 'local',
+        DriverOpts: { type: 'none', o: 'bind', device: `${old}/${folder}` },
+        Labels: { [TEST_RUN_LABEL]: testRunId() },
+      });
     }
     // bob's session is running: his volume is in use.
-    await docker(
-      'run',
-      '-d',
-      '--name',
-      lab.name('session-bob'),
-      '--label',
-      `${TEST_RUN_LABEL}=${testRunId()}`,
-      '-v',
-      `${bob}:/home/jovyan/work`,
-      'local/busybox:1',
-      'sleep',
-      '3600',
-    );
+    const session = await testDocker.createContainer({
+      name: lab.name('session-bob'),
+      Image: 'local/busybox:1',
+      Cmd: ['sleep', '3600'],
+      Labels: { [TEST_RUN_LABEL]: testRunId() },
+      HostConfig: { Binds: [`${bob}:/home/jovyan/work`] },
+    });
+    await session.start();
 
     const homesName = lab.name('nfs');
     await lab.apply(homes(old));
