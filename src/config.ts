@@ -62,6 +62,11 @@ const environmentSchema = z.object({
    * controller's own engine.
    */
   SWARMKEEPER_IMAGE: z.string().min(1).optional(),
+  /**
+   * A volume check job that left a node unsettled (failed, a volume in use, no task) runs again
+   * this long after it started.
+   */
+  SWARMKEEPER_VOLUME_CHECK_RERUN_SECONDS: z.coerce.number().positive().max(604_800).default(600),
   SWARMKEEPER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),

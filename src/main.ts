@@ -167,7 +167,10 @@ export async function assembleController(config: Config, options: AssembleOption
     homes: {
       allocator: projectIds,
       quotaDriverFor: (homes) => quotaDriverFor(homes, config),
-      volumeCheck: { image: config.SWARMKEEPER_IMAGE },
+      volumeCheck: {
+        image: config.SWARMKEEPER_IMAGE,
+        rerunAfterMs: config.SWARMKEEPER_VOLUME_CHECK_RERUN_SECONDS * 1000,
+      },
       ...(faultInjector && { faultInjector }),
     },
     beforeFirstSync: async () => {

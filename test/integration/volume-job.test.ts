@@ -207,12 +207,15 @@ describe('per-node volume check job', () => {
     expect(await jobsOf(homesName)).toHaveLength(1);
   }, 120_000);
 
-  it('records a node whose task failed', async () => {
+  it('records a node whose task failed, and runs the job again later', async () => {
     const homesName = lab.name('nfs');
     await lab.apply(homes(root));
     // An image without swarmkeeper in it: the task cannot start its command.
-    await lab.start({ env: { SWARMKEEPER_IMAGE: 'local/busybox:1' } });
+    await lab.start({
+      env: { SWARMKEEPER_IMAGE: 'local/busybox:1', SWARMKEEPER_VOLUME_CHECK_RERUN_SECONDS: '4' },
+    });
     const nodeId = await docker('info', '-f', '{{.Swarm.NodeID}}');
+    const hostname = await docker('info', '-f', '{{.Name}}');
     await eventually(
       async () => {
         const status = await lab.store.readStatus('HomeFolders', homesName);
@@ -222,8 +225,18 @@ describe('per-node volume check job', () => {
       },
       { timeoutMs: 60_000 },
     );
-    expect(lab.logsWith('volume check job finished', { name: homesName })).toEqual([
-      expect.objectContaining({ failed: [await docker('info', '-f', '{{.Name}}')] }),
-    ]);
-  }, 120_000);
+    const first = lab.logsWith('volume check job finished', { name: homesName })[0];
+    expect(first).toMatchObject({ failed: [hostname] });
+
+    // The rerun, once due, replaces the failed job; the failed one is removed once it finished.
+    await eventually(
+      () => {
+        const reasons = lab.logsWith('volume check job started', { name: homesName }).map((l) => l.reason);
+        expect(reasons.slice(0, 2)).toEqual(['first-run', 'rerun']);
+        expect(lab.logsWith('volume check job removed', { job: first?.job })).toHaveLength(1);
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect((await jobsOf(homesName)).map((j) => j.name)).not.toContain(first?.job);
+  }, 150_000);
 });
