@@ -40,7 +40,6 @@ dk() {
   docker -H "unix://$(sock "$n")" "$@"
 }
 engine_up() { dk "$1" info >/dev/null 2>&1; }
-dockerd_pid() { cat "/var/run/docker-skc$1.pid" 2>/dev/null || true; }
 
 need_root() {
   [ "$(id -u)" = 0 ] || die 'must run as root (it creates network namespaces and starts dockerd)'
@@ -100,7 +99,9 @@ start_engine() {
       exec dockerd --host "unix://$2" --data-root "$3" --exec-root "$4" --pidfile "$5" --bip "$6"' \
     sh "$cg" "$(sock "$n")" "/var/lib/docker-$name" "/var/run/docker-$name" "/var/run/docker-$name.pid" \
     "172.31.$((250 + n)).1/24" >>"$STATE_DIR/dockerd-$n.log" 2>&1 &
+  # nsenter, unshare and sh each exec the next: this is dockerd's own pid.
   echo $! >"$STATE_DIR/dockerd-$n.pid"
+  touch "$STATE_DIR/node-$n"
   for _ in $(seq 1 60); do
     engine_up "$n" && return
     sleep 0.5
@@ -173,9 +174,9 @@ up() {
 stop_engines() {
   local n pid pids=() runc_root exec_root
   for n in "$@"; do
-    pid=$(dockerd_pid "$n")
-    [ -n "$pid" ] || pid=$(cat "$STATE_DIR/dockerd-$n.pid" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    pid=$(cat "$STATE_DIR/dockerd-$n.pid" 2>/dev/null || true)
+    # Only the engine this script started: the pid must still be a dockerd on node N's socket.
+    if [ -n "$pid" ] && processes_with "$(sock "$n")" | grep -qx "$pid"; then
       log "stopping dockerd in $(ns "$n") ($pid)"
       kill "$pid"
       pids+=("$pid")
@@ -188,7 +189,9 @@ stop_engines() {
     sleep 0.5
   done
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  # Its containers and containerd go with it, except after a kill -9 (see above).
   for n in "$@"; do
+    [ -f "$STATE_DIR/node-$n" ] || continue
     exec_root="/var/run/docker-$(ns "$n")"
     runc_root="$exec_root/runtime-runc/moby"
     if [ -d "$runc_root" ] && command -v runc >/dev/null 2>&1; then
@@ -226,7 +229,10 @@ down() {
       ip link del "${name}h" 2>/dev/null || true
       rm -f "$STATE_DIR/netns-$n"
     fi
-    rm -rf "/var/lib/docker-$name" "/var/run/docker-$name" "$(sock "$n")" "/var/run/docker-$name.pid"
+    if [ -f "$STATE_DIR/node-$n" ]; then
+      rm -rf "/var/lib/docker-$name" "/var/run/docker-$name" "$(sock "$n")" "/var/run/docker-$name.pid"
+      rm -f "$STATE_DIR/node-$n"
+    fi
     rm -rf "$STATE_DIR/cgroup-$n"
   done
   if [ -f "$STATE_DIR/iptables" ]; then
