@@ -176,7 +176,7 @@ stop_engines() {
   for n in "$@"; do
     pid=$(cat "$STATE_DIR/dockerd-$n.pid" 2>/dev/null || true)
     # Only the engine this script started: the pid must still be a dockerd on node N's socket.
-    if [ -n "$pid" ] && processes_with "$(sock "$n")" | grep -qx "$pid"; then
+    if [ -n "$pid" ] && cmdline_of "$pid" | grep -qF -- "$(sock "$n")"; then
       log "stopping dockerd in $(ns "$n") ($pid)"
       kill "$pid"
       pids+=("$pid")
@@ -206,11 +206,13 @@ stop_engines() {
   done
 }
 
+cmdline_of() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true; }
+
 # PIDs whose command line mentions the given path.
 processes_with() {
   local dir
   for dir in /proc/[0-9]*; do
-    tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${dir#/proc/}"
+    cmdline_of "${dir#/proc/}" | grep -qF -- "$1" && echo "${dir#/proc/}"
   done
   return 0
 }

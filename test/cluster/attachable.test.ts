@@ -14,21 +14,21 @@
  * The controller must then recreate the network attachable, reattaching every service: the
  * users' services keep their IDs and run again on the new network; none is removed.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControllerLab } from '../support/controller.js';
-import { ControllerProcess, ensureBuilt } from '../support/controller-process.js';
+import { ensureBuilt, type ControllerProcess } from '../support/controller-process.js';
 import {
   dockerOn,
   liveTasks,
-  MANAGER_HOST,
   managerDocker,
   nodeIdOf,
   nodeView,
+  startClusterController,
+  stopAndKeepLogs,
   writesBetween,
 } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
-import { REDIS_URL, TEST_RUN_LABEL, testRunId } from '../support/lab.js';
+import { TEST_RUN_LABEL, testRunId } from '../support/lab.js';
 
 const IMAGE = 'local/busybox:1';
 const SLEEPER = { image: IMAGE, command: ['sleep', '3600'], stopGracePeriod: '1s' };
@@ -40,13 +40,7 @@ let hub: string;
 let users: string[];
 
 function startController(): ControllerProcess {
-  const controller = ControllerProcess.start({
-    DOCKER_HOST: MANAGER_HOST,
-    REDIS_URL,
-    SWARMKEEPER_PREFIX: lab.prefix,
-    SWARMKEEPER_LEADER_ELECTION: 'false',
-    SWARMKEEPER_RESYNC_SECONDS: '2',
-  });
+  const controller = startClusterController(lab.prefix);
   controllers.push(controller);
   return controller;
 }
@@ -120,14 +114,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await mkdir('test-artifacts/controller-logs', { recursive: true });
-  for (const [index, controller] of controllers.entries()) {
-    await controller.stop();
-    await writeFile(
-      `test-artifacts/controller-logs/${lab.names}-attachable-${index}.jsonl`,
-      controller.lines.map((l) => JSON.stringify(l)).join('\n'),
-    );
-  }
+  await stopAndKeepLogs(`${lab.names}-attachable`, controllers);
   await lab?.close();
 });
 

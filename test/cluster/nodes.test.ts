@@ -6,25 +6,24 @@
  * no write event on the manager, no drift or action line, no removal, status Synced throughout and
  * Healthy again once Swarm is done, the hub's task untouched on the manager.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControllerLab } from '../support/controller.js';
-import { ControllerProcess, ensureBuilt } from '../support/controller-process.js';
+import { ensureBuilt, type ControllerProcess } from '../support/controller-process.js';
 import {
   clusterLab,
   dockerdPid,
   dockerOn,
   liveTasks,
-  MANAGER_HOST,
   managerDocker,
   nodeIdOf,
   nodeView,
+  startClusterController,
+  stopAndKeepLogs,
   writesBetween,
   type ClusterNode,
   type TaskView,
 } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
-import { REDIS_URL } from '../support/lab.js';
 
 const SLEEPER = { image: 'local/busybox:1', command: ['sleep', '3600'], stopGracePeriod: '1s' };
 /** Several resyncs of the controller (2 s each) after Swarm settles, so a late fight would show. */
@@ -145,13 +144,7 @@ beforeAll(async () => {
       placement: { constraints: ['node.role == manager'] },
     }),
   );
-  controller = ControllerProcess.start({
-    DOCKER_HOST: MANAGER_HOST,
-    REDIS_URL,
-    SWARMKEEPER_PREFIX: lab.prefix,
-    SWARMKEEPER_LEADER_ELECTION: 'false',
-    SWARMKEEPER_RESYNC_SECONDS: '2',
-  });
+  controller = startClusterController(lab.prefix);
   await controller.waitForLog('controller running');
   await expectSettled();
   // The event count below can see writes: here are the controller's creates (Swarm's allocator then
@@ -173,12 +166,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await controller?.stop();
-  await mkdir('test-artifacts/controller-logs', { recursive: true });
-  await writeFile(
-    `test-artifacts/controller-logs/${lab.names}-cluster.jsonl`,
-    (controller?.lines ?? []).map((l) => JSON.stringify(l)).join('\n'),
-  );
+  await stopAndKeepLogs(`${lab.names}-nodes`, controller ? [controller] : []);
   await lab?.close();
 });
 

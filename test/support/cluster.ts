@@ -4,10 +4,12 @@
  * node operations (drain, leave, join) through the docker CLI, as an operator would do them.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
+import { ControllerProcess } from './controller-process.js';
+import { REDIS_URL } from './lab.js';
 
 const run = promisify(execFile);
 
@@ -23,6 +25,32 @@ const SCRIPT = path.resolve('scripts/cluster-lab.sh');
 /** The docker CLI against one node's engine; resolves with trimmed stdout. */
 export async function dockerOn(node: ClusterNode, ...args: string[]): Promise<string> {
   return (await run('docker', ['-H', `unix://${socketOf(node)}`, ...args])).stdout.trim();
+}
+
+/** `swarmkeeper run` (the real CLI) against the manager, on the shared Redis under `prefix`, resyncing every 2 s. */
+export function startClusterController(prefix: string): ControllerProcess {
+  return ControllerProcess.start({
+    DOCKER_HOST: MANAGER_HOST,
+    REDIS_URL,
+    SWARMKEEPER_PREFIX: prefix,
+    SWARMKEEPER_LEADER_ELECTION: 'false',
+    SWARMKEEPER_RESYNC_SECONDS: '2',
+  });
+}
+
+/** Stops the controllers and keeps their lines in test-artifacts/controller-logs/<name>-<n>.jsonl (git-ignored). */
+export async function stopAndKeepLogs(
+  name: string,
+  controllers: readonly ControllerProcess[],
+): Promise<void> {
+  await mkdir('test-artifacts/controller-logs', { recursive: true });
+  for (const [index, controller] of controllers.entries()) {
+    await controller.stop();
+    await writeFile(
+      `test-artifacts/controller-logs/${name}-${index}.jsonl`,
+      controller.lines.map((l) => JSON.stringify(l)).join('\n'),
+    );
+  }
 }
 
 export async function clusterLab(...args: string[]): Promise<void> {
