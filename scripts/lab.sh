@@ -3,6 +3,7 @@
 #   scripts/lab.sh up      install what is missing, start what is not running, import the busybox image
 #   scripts/lab.sh down    stop only what `up` started (recorded in the state folder)
 #   scripts/lab.sh status  print what is running
+#   scripts/lab.sh image   import the busybox image into the engine DOCKER_HOST names (scripts/cluster-lab.sh uses it)
 # Idempotent. It never touches Docker objects it did not create: the only object it makes is the
 # local/busybox:1 image, and it leaves the Swarm alone when one was already active before `up`.
 set -euo pipefail
@@ -158,8 +159,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  image) import_busybox ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|image" >&2
     exit 2
     ;;
 esac

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import type Dockerode from 'dockerode';
 import type { Redis } from 'ioredis';
 import type { FaultInjector } from '../../src/actuate/index.js';
 import { loadConfig } from '../../src/config.js';
@@ -29,7 +30,11 @@ export class ControllerLab {
   address: { host: string; port: number } | undefined;
   private apps: ControllerApp[] = [];
 
-  constructor(testName: string) {
+  /** `docker` is where close() removes what the test made: the lab engine unless given another. */
+  constructor(
+    testName: string,
+    private readonly docker?: Dockerode,
+  ) {
     this.prefix = uniquePrefix(testName);
     this.names = `sk${randomBytes(3).toString('hex')}`;
     this.redis = rawRedis();
@@ -118,7 +123,7 @@ export class ControllerLab {
       this.logs.map((l) => JSON.stringify(l)).join('\n'),
     );
     await this.store.close();
-    await removeTestObjects(this.names);
+    await removeTestObjects(this.names, this.docker);
     await dropPrefix(this.redis, this.prefix);
     this.redis.disconnect();
   }

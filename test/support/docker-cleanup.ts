@@ -4,39 +4,46 @@ import { TEST_RUN_LABEL, testRunId } from './lab.js';
 
 export const testDocker = new Dockerode({ socketPath: '/var/run/docker.sock' });
 
-export async function removeTestObjects(namePrefix: string): Promise<void> {
+/** `docker` is the lab engine unless a test works on another one (the cluster suite's manager). */
+export async function removeTestObjects(namePrefix: string, docker: Dockerode = testDocker): Promise<void> {
   const filters = JSON.stringify({ label: [`${TEST_RUN_LABEL}=${testRunId()}`] });
   const mine = (name: string | undefined): boolean => (name ?? '').replace(/^\//, '').startsWith(namePrefix);
 
   const removedServices: string[] = [];
-  for (const service of await testDocker.listServices({ filters })) {
+  const removedIds = new Set<string>();
+  for (const service of await docker.listServices({ filters })) {
     if (mine(service.Spec?.Name)) {
-      await ignoreMissing(testDocker.getService(service.ID).remove());
+      await ignoreMissing(docker.getService(service.ID).remove());
       removedServices.push(service.Spec?.Name ?? '');
+      removedIds.add(service.ID);
     }
   }
   // Swarm tears task containers down after the service is gone, and a task still starting can
   // create its volume meanwhile: wait for them before removing networks and volumes.
   for (let attempt = 0; attempt < 75 && removedServices.length > 0; attempt += 1) {
     const tasks = (
-      await testDocker.listContainers({
+      await docker.listContainers({
         all: true,
         filters: JSON.stringify({ label: ['com.docker.swarm.service.name'] }),
       })
     ).filter((c) => removedServices.includes(c.Labels['com.docker.swarm.service.name'] ?? ''));
-    if (tasks.length === 0) break;
+    // On other nodes too: the manager keeps a removed service's tasks until they have shut down.
+    const remote = ((await docker.listTasks()) as { ServiceID?: string }[]).filter((t) =>
+      removedIds.has(t.ServiceID ?? ''),
+    );
+    if (tasks.length === 0 && remote.length === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  for (const container of await testDocker.listContainers({ all: true, filters })) {
+  for (const container of await docker.listContainers({ all: true, filters })) {
     if (container.Names.some(mine))
-      await ignoreMissing(testDocker.getContainer(container.Id).remove({ force: true }));
+      await ignoreMissing(docker.getContainer(container.Id).remove({ force: true }));
   }
   // Task containers and their network endpoints take a moment to go after their service.
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const networks = (await testDocker.listNetworks({ filters })).filter((n) => mine(n.Name));
+    const networks = (await docker.listNetworks({ filters })).filter((n) => mine(n.Name));
     const failures: unknown[] = [];
     for (const network of networks) {
-      await testDocker
+      await docker
         .getNetwork(network.Id)
         .remove()
         .catch((error: unknown) => failures.push(error));
@@ -48,10 +55,10 @@ export async function removeTestObjects(namePrefix: string): Promise<void> {
   // no test label: the random name prefix alone marks them as this test's.
   let lastFailure: unknown;
   for (let attempt = 0; attempt < 75; attempt += 1) {
-    const { Volumes } = await testDocker.listVolumes();
+    const { Volumes } = await docker.listVolumes();
     const failures: unknown[] = [];
     for (const volume of (Volumes ?? []).filter((v) => mine(v.Name))) {
-      await ignoreMissing(testDocker.getVolume(volume.Name).remove()).catch((error: unknown) =>
+      await ignoreMissing(docker.getVolume(volume.Name).remove()).catch((error: unknown) =>
         failures.push(error),
       );
     }
@@ -61,11 +68,11 @@ export async function removeTestObjects(namePrefix: string): Promise<void> {
   }
   if (lastFailure !== undefined)
     throw lastFailure instanceof Error ? lastFailure : new Error(JSON.stringify(lastFailure));
-  for (const config of await testDocker.listConfigs({ filters })) {
-    if (mine(config.Spec?.Name)) await ignoreMissing(testDocker.getConfig(config.ID).remove());
+  for (const config of await docker.listConfigs({ filters })) {
+    if (mine(config.Spec?.Name)) await ignoreMissing(docker.getConfig(config.ID).remove());
   }
-  for (const secret of await testDocker.listSecrets({ filters })) {
-    if (mine(secret.Spec?.Name)) await ignoreMissing(testDocker.getSecret(secret.ID).remove());
+  for (const secret of await docker.listSecrets({ filters })) {
+    if (mine(secret.Spec?.Name)) await ignoreMissing(docker.getSecret(secret.ID).remove());
   }
 }
 

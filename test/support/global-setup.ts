@@ -11,5 +11,9 @@ export default function setup(): void {
   } catch {
     throw new Error('Docker is not reachable: run `sudo bash scripts/lab.sh up` first');
   }
+  fixRunId();
+}
+
+export function fixRunId(): void {
   process.env.SWARMKEEPER_TEST_RUN ??= `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
