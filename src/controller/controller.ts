@@ -46,7 +46,7 @@ export interface ControllerOptions {
   /** Told of reconciles, drift, queue depth and status, for metrics. */
   readonly observer?: ControllerObserver;
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
-  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector'>;
+  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector' | 'archives'>;
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -321,6 +321,8 @@ export class Controller {
         this.storeUp();
         await this.status.flush();
         await this.homes?.refreshUsage();
+        // Before any key is queued: a User whose archive was cut short must not look new.
+        if (this.active) await this.homes?.resumeArchives();
       } catch (error) {
         // Keep repairing from the cached desired state; the next resync tries Redis again.
         this.storeUnavailable(error);
