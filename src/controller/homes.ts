@@ -310,7 +310,18 @@ export class HomeReconciler {
   async resumeArchives(): Promise<void> {
     const journal = this.options.archives;
     if (!journal) return;
-    for (const entry of await journal.list()) {
+    let entries: ArchiveEntry[];
+    try {
+      entries = await journal.list();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      // Edited by hand into something unreadable: say so once; the folders stay where they are.
+      if (!this.resumeFailed.has(''))
+        this.options.log.error({ err: describeError(error) }, 'archive journal unreadable');
+      this.resumeFailed.add('');
+      return;
+    }
+    for (const entry of entries) {
       if (this.archiving.has(entry.user)) continue;
       try {
         await this.resumeArchive(journal, entry);

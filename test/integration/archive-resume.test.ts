@@ -160,4 +160,31 @@ describe('kill -9 during a folder archive', () => {
     expect(await archived('ben')).toEqual([benTarget, `${benTarget}_email.txt`]);
     expect(fifth.logsWith('home folder archived')).toHaveLength(1);
   }, 180_000);
+
+  it('starts and keeps reconciling when the archive journal was edited into something unreadable', async () => {
+    const root = path.join(work, 'nfs');
+    await mkdir(root);
+    await lab.redis.hset(new KeySpace(lab.prefix).archiveJournal, 'zed', '{"user": 1');
+    const homes = lab.resource('HomeFolders', lab.name('nfs'), {
+      root,
+      naming: 'plain',
+      quota: { driver: 'none' },
+    });
+    await lab.apply(homes, lab.resource('User', 'amy', { email: 'amy@example.org' }));
+    const child = ControllerProcess.start({
+      REDIS_URL,
+      SWARMKEEPER_PREFIX: lab.prefix,
+      SWARMKEEPER_LEADER_ELECTION: 'false',
+      SWARMKEEPER_RESYNC_SECONDS: '1',
+    });
+    children.push(child);
+    await child.waitForLog('controller running');
+    await eventually(async () => expect(await exists(path.join(root, 'amy'))).toBe(true));
+    const passes = child.logsWith('full sync').length;
+    await eventually(() => expect(child.logsWith('full sync').length).toBeGreaterThanOrEqual(passes + 2), {
+      timeoutMs: 10_000,
+    });
+    expect(child.logsWith('archive journal unreadable')).toHaveLength(1);
+    expect(child.logsWith('desired store unavailable; repairing from cached state')).toEqual([]);
+  }, 60_000);
 });
