@@ -214,6 +214,41 @@ function budgetOf(kind: ChangeKind, d: Deployment): Slot[] {
   }
 }
 
+/** How long after a change's calls return the engine may still report them. */
+const OWN_EVENT_LAG_MS = 3_000;
+
+/** The writes a change makes itself (see makeDrifts), one slot per write event. */
+function ownWritesOf(kind: ChangeKind, d: Deployment): Slot[] {
+  const n = d.names;
+  switch (kind) {
+    case 'service-removed':
+      return [[n.nginx, ['remove']]];
+    case 'service-scaled':
+    case 'image-changed':
+    case 'env-changed':
+      return [[n.hub, ['update']]];
+    case 'network-removed':
+      return [
+        [n.notebook, ['update']],
+        [n.spare, ['remove', 'destroy']],
+      ];
+    case 'network-recreated':
+      return [
+        ...[n.hub, n.nginx, n.notebook].flatMap((s): Slot[] => [
+          [s, ['update']],
+          [s, ['update']],
+        ]),
+        [n.network, ['remove', 'destroy']],
+        [n.network, ['create']],
+        [n.container, ['disconnect']],
+      ];
+    case 'container-stopped':
+      return [[n.container, ['stop']]];
+    default:
+      return [];
+  }
+}
+
 /** A write event's object: the config name (versioned configs carry a suffix) or the object's own. */
 function objectOf(event: BenchEvent, d: Deployment): string {
   const name = (event.type === 'volume' ? event.id : event.name).replace(/^\//, '');
@@ -437,7 +472,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
 
   // The chaos phase.
   const timeline: ChaosChange[] = [];
-  const actWindows: { from: number; to: number }[] = [];
+  const actWindows: { from: number; to: number; own: Slot[] }[] = [];
   const loadSamples: number[][] = [];
   const chaosStart = Date.now();
   const chaosStartMono = now();
@@ -475,7 +510,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
           await drift.act(n);
         } finally {
           // The window closes before the controller runs again.
-          actWindows.push({ from, to: Date.now() });
+          actWindows.push({ from, to: Date.now(), own: ownWritesOf(kind, deployment) });
           signal(controller, 'SIGCONT');
         }
         if (kind === 'folder-removed') markers.delete(user);
@@ -591,11 +626,31 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
     volumesAtStart,
   };
   const writes = events.events.filter((e) => ms(e) >= chaosStart && ms(e) <= quietTo && isWrite(e, context));
-  // Windows are taken around the change's own calls, which the engine stamps before they return.
-  const inAct = (t: number): boolean => actWindows.some((w) => t >= w.from && t <= w.to);
-  const own = writes.filter((e) => inAct(ms(e)));
-  const controllerWrites = writes.filter((e) => !inAct(ms(e)));
-  const remaining = timeline.map((c) => ({ change: c, slots: budgetOf(c.kind, deployment) }));
+  // A change's own writes: those inside its window, and those it makes that the engine reports a
+  // little after the call returned (Swarm's events come from its store watch, later under load).
+  const own: BenchEvent[] = [];
+  const controllerWrites: BenchEvent[] = [];
+  for (const event of writes) {
+    const t = ms(event);
+    const action = event.action.split(':')[0] ?? event.action;
+    const object = objectOf(event, deployment);
+    const act = actWindows.find(
+      (w) =>
+        t >= w.from &&
+        t <= w.to + OWN_EVENT_LAG_MS &&
+        w.own.some(([o, a]) => o === object && a.includes(action)),
+    );
+    if (act)
+      act.own.splice(
+        act.own.findIndex(([o, a]) => o === object && a.includes(action)),
+        1,
+      );
+    if (act || actWindows.some((w) => t >= w.from && t <= w.to)) own.push(event);
+    else controllerWrites.push(event);
+  }
+  // Newest first: a write is put down to the latest change that explains it; an older change
+  // whose repair was merged into a later one's keeps its slots unused.
+  const remaining = timeline.map((c) => ({ change: c, slots: budgetOf(c.kind, deployment) })).reverse();
   const unexplained: string[] = [];
   const writeLog: string[] = [];
   for (const event of controllerWrites) {
@@ -605,7 +660,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
     let match: (typeof remaining)[number] | undefined;
     let slot = -1;
     for (const r of remaining) {
-      if (r.change.atS * 1000 > at) break;
+      if (r.change.atS * 1000 > at) continue;
       slot = r.slots.findIndex(([o, actions]) => o === object && actions.includes(action));
       if (slot >= 0) {
         match = r;
