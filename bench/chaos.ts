@@ -138,6 +138,8 @@ export interface ChaosResult {
   readonly engineOutagesS: readonly number[];
   readonly ok: boolean;
   readonly timeline: readonly ChaosChange[];
+  /** A reading of the figures added after the run, when there is one. */
+  readonly notes?: readonly string[];
   /** Every controller write event and the change it was matched to. */
   readonly writeLog: readonly string[];
 }

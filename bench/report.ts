@@ -608,7 +608,7 @@ async function chaosSection(): Promise<string[]> {
     ),
     '',
     table(
-      ['change', 'made', 'could not be made', 'controller writes', 'writes per change'],
+      ['change', 'made', 'failed (at once or part-way)', 'controller writes', 'writes per change'],
       Object.entries(c.byKind).map(([kind, k]) => [
         DRIFT_TITLES[kind] ?? kind.replace('-', ' '),
         k.made,
@@ -618,10 +618,12 @@ async function chaosSection(): Promise<string[]> {
       ]),
     ),
     '',
-    `Write events are read from the Docker event stream (the engine's own record), not from the controller. The controller is stopped (SIGSTOP) while a change is made, so every write event is the change's (${c.checks.writesAccounted.changeWrites}: inside its window, or one of its own writes reported up to 3 s after it, as Swarm's events come from its store watch) or the controller's; each of the controller's is matched to the latest earlier change whose repair may make that write (an object and an action, within a per-change budget: one create for a removed service, three for a config rotation, twelve for a network recreate with the container outside the Swarm). Left out as the engine's own doing: rollout progress and the allocator's update after a create, an overlay network's local copy following its tasks, a plain container joining its networks as it starts, \`volume create\` of an existing volume mounted by name. "Could not be made": the change's precondition did not hold at that moment (e.g. the service was already removed).`,
+    `Write events are read from the Docker event stream (the engine's own record), not from the controller. The controller is stopped (SIGSTOP) while a change is made, so every write event is the change's (${c.checks.writesAccounted.changeWrites}: inside its window, or one of its own writes reported up to 3 s after it, as Swarm's events come from its store watch) or the controller's; each of the controller's is matched to the latest earlier change whose repair may make that write (an object and an action, within a per-change budget: one create for a removed service, three for a config rotation, twelve for a network recreate with the container outside the Swarm). Left out as the engine's own doing: rollout progress and the allocator's update after a create, an overlay network's local copy following its tasks, a plain container joining its networks as it starts, \`volume create\` of an existing volume mounted by name. "Failed": the change's precondition did not hold at that moment (e.g. the container was already off the network), so it was made in part or not at all; its partial change is still repaired and counted.`,
     '',
     `Controller: killed and restarted ${c.controller.restarts} time(s) (start to first sync queued p50 ${ms(c.controller.startMs.p50)}); ${c.controller.warnLines} warning and ${c.controller.errorLines} error log lines in all${c.controller.problems.length > 0 ? `, of these kinds: ${c.controller.problems.map((p) => `\`${p}\``).join(', ')}` : ''}.`,
     '',
   );
+  for (const note of c.notes ?? []) out.push(`- ${note}`);
+  if (c.notes?.length) out.push('');
   return out;
 }
