@@ -7,11 +7,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT, type Machine } from './lib/context.js';
 import type { ConvergenceResult } from './convergence.js';
+import { DRIFT_TITLES } from './lib/drifts.js';
 import type { FlappingResult } from './flapping.js';
 import type { RepairResult } from './repair.js';
 import { readResult, writeFormatted } from './lib/results.js';
 import type { ScaleResult } from './scale.js';
 import type { StormResult } from './storm.js';
+import type { ChaosResult } from './chaos.js';
 import type { Summary } from './lib/util.js';
 
 interface RunMeta {
@@ -495,6 +497,7 @@ export async function writeReport(): Promise<void> {
     }
   }
 
+  out.push(...(await chaosSection()));
   out.push(...(await smokeSection()));
 
   try {
@@ -562,4 +565,65 @@ function smokeFigure(name: string, value: Record<string, unknown>): string {
     default:
       return '';
   }
+}
+
+/** The chaos soak (`npm run bench:chaos`, bench/chaos.ts): its four checks, the changes it made and the writes they cost. */
+async function chaosSection(): Promise<string[]> {
+  const tagged = await pick<ChaosResult>('chaos');
+  if (!tagged) return [];
+  const c = tagged.value;
+  const out = ['## Chaos soak (`npm run bench:chaos`)', '', source(tagged), ''];
+  if (isBroken(c)) return [...out, `**Broken**: ${c.broken}`, ''];
+  const load = c.loadAverage;
+  out.push(
+    `${c.chaosSeconds} s of changes, one every 1–3 s (seed ${c.seed}: \`npm run bench:chaos -- --seed ${c.seed}\` makes the same choices again), against the example deployment plus a notebook service, a spare network and ${c.users} users with the stand-in xfs_quota; the controller is a process started from dist/, its Redis a private redis-server. Load average (1/5/15 min) ${load.start.join(' / ')} at the start, ${load.end.join(' / ')} at the end${load.samples.length > 0 ? `, every minute in between: ${load.samples.map((l) => l[0]).join(', ')}` : ''} (2 cores shared with other work).${c.engineOutagesS.length > 0 ? ` **The Docker engine was restarted by someone else ${c.engineOutagesS.length} time(s) during the run** (away ${c.engineOutagesS.join(', ')} s).` : ''}`,
+    '',
+    table(
+      ['check', 'result', 'detail'],
+      [
+        [
+          'zero lasting drift',
+          c.checks.lastingDrift.ok ? '**passed**' : '**FAILED**',
+          c.checks.lastingDrift.detail.join('; ') ||
+            `converged ${c.convergedAfterS ?? '?'} s after the last change; \`swarmkeeper diff\` empty; no write in the quiet minute after`,
+        ],
+        [
+          'zero user folders lost',
+          c.checks.foldersLost.ok ? '**passed**' : '**FAILED**',
+          c.checks.foldersLost.detail.join('; ') ||
+            `all ${c.users} folders there; every marker file intact except in folders the chaos removed`,
+        ],
+        [
+          'zero unmanaged objects changed',
+          c.checks.unmanagedChanged.ok ? '**passed**' : '**FAILED**',
+          c.checks.unmanagedChanged.detail.join('; ') ||
+            'the look-alike service, network and volume inspect exactly as before',
+        ],
+        [
+          'every write accounted for by a drift',
+          c.checks.writesAccounted.ok ? '**passed**' : '**FAILED**',
+          `${c.checks.writesAccounted.controllerWrites} controller write events, ${c.checks.writesAccounted.unexplained.length} unexplained${c.checks.writesAccounted.unexplained.length > 0 ? `: ${c.checks.writesAccounted.unexplained.slice(0, 10).join(', ')}` : ''}`,
+        ],
+      ],
+    ),
+    '',
+    table(
+      ['change', 'made', 'failed (at once or part-way)', 'controller writes', 'writes per change'],
+      Object.entries(c.byKind).map(([kind, k]) => [
+        DRIFT_TITLES[kind] ?? kind.replace('-', ' '),
+        k.made,
+        k.failed,
+        k.writes,
+        k.writesPerChange,
+      ]),
+    ),
+    '',
+    `Write events are read from the Docker event stream (the engine's own record), not from the controller. The controller is stopped (SIGSTOP) while a change is made, so every write event is the change's (${c.checks.writesAccounted.changeWrites}: inside its window, or one of its own writes reported up to 3 s after it, as Swarm's events come from its store watch) or the controller's; each of the controller's is matched to the latest earlier change whose repair may make that write (an object and an action, within a per-change budget: one create for a removed service, three for a config rotation, twelve for a network recreate with the container outside the Swarm). Left out as the engine's own doing: rollout progress and the allocator's update after a create, an overlay network's local copy following its tasks, a plain container joining its networks as it starts, \`volume create\` of an existing volume mounted by name. "Failed": the change's precondition did not hold at that moment (e.g. the container was already off the network), so it was made in part or not at all; its partial change is still repaired and counted.`,
+    '',
+    `Controller: killed and restarted ${c.controller.restarts} time(s) (start to first sync queued p50 ${ms(c.controller.startMs.p50)}); ${c.controller.warnLines} warning and ${c.controller.errorLines} error log lines in all${c.controller.problems.length > 0 ? `, of these kinds: ${c.controller.problems.map((p) => `\`${p}\``).join(', ')}` : ''}.`,
+    '',
+  );
+  for (const note of c.notes ?? []) out.push(`- ${note}`);
+  if (c.notes?.length) out.push('');
+  return out;
 }

@@ -111,7 +111,7 @@ export function createControllerLogging(
 export async function assembleController(config: Config, options: AssembleOptions): Promise<ControllerApp> {
   const { log } = options;
   const faultInjector = withKillAt(config.SWARMKEEPER_FAULT_KILL_AT, options.faultInjector, log);
-  const { store, journal, projectIds, lease } = await openControllerState(config, options.mode, {
+  const { store, journal, archives, projectIds, lease } = await openControllerState(config, options.mode, {
     onNotice: (message, fields) => log.warn(fields, message),
   });
   const eventStream = options.events ? await openEventStream(config, 'controller') : undefined;
@@ -166,6 +166,7 @@ export async function assembleController(config: Config, options: AssembleOption
     ...(elector && { leadership: elector.leadership$ }),
     homes: {
       allocator: projectIds,
+      archives,
       quotaDriverFor: (homes) => quotaDriverFor(homes, config),
       volumeCheck: {
         image: config.SWARMKEEPER_IMAGE,

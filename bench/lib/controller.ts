@@ -275,6 +275,17 @@ export class ControllerProcess {
     process.kill(this.pid, 'SIGCONT');
   }
 
+  /** `kill -9`, as a crash or an OOM kill would: nothing drains, whatever was half done stays so. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+    await this.stop();
+  }
+
   /** SIGTERM and wait (the app drains in at most 20 s); SIGKILL after 30 s. */
   async stop(): Promise<void> {
     const child = this.child;

@@ -51,6 +51,8 @@ export interface DriftTarget {
   /** Stop and resume the controller around a multi-step change (swarmkeeper only). */
   readonly freeze?: () => void;
   readonly thaw?: () => void;
+  /** How long "network recreated" lets the services' tasks settle on the new network (default 90 s). */
+  readonly steadyTimeoutMs?: number;
 }
 
 export interface Drift {
@@ -213,7 +215,7 @@ export function makeDrifts(t: DriftTarget, options: { managed: boolean; timeoutM
         // A plain container cannot join a network that is not attachable: it stays off it.
         // The drift is a network that has been like this for a while, as in the seed guide:
         // let the services' tasks run on it before the controller looks.
-        await waitSteady(docker, services, 90_000);
+        await waitSteady(docker, services, t.steadyTimeoutMs ?? 90_000);
       } finally {
         t.thaw?.();
       }

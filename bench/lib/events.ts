@@ -14,11 +14,14 @@ export interface BenchEvent {
   readonly attributes: Readonly<Record<string, string>>;
   /** Engine time, ns since the epoch. */
   readonly timeNano: number;
+  /** `swarm` for the cluster's own objects, `local` for this engine's (an overlay network's local copy). */
+  readonly scope: string;
   /** performance.now() when the bench read it. */
   readonly receivedAt: number;
 }
 
 interface RawEvent {
+  scope?: string;
   Type?: string;
   Action?: string;
   status?: string;
@@ -101,6 +104,7 @@ export class EventWatcher {
           name: attributes.name ?? '',
           attributes,
           timeNano: raw.timeNano ?? 0,
+          scope: raw.scope ?? '',
           receivedAt,
         };
         if (this.mine(event)) {

@@ -4,6 +4,7 @@
  * the one place that decides what a reconcile's outcome means for the log.
  */
 import { merge, Subscription, type Observable } from 'rxjs';
+import { reconnectDelayMs } from '../desired/redis-connection.js';
 import type { DesiredChange, DesiredStore, StoreAvailability } from '../desired/store.js';
 import { NotLeaderError, StoreUnavailableError, SwarmkeeperError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -47,7 +48,10 @@ export interface ControllerOptions {
   /** Told of reconciles, drift, queue depth and status, for metrics. */
   readonly observer?: ControllerObserver;
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
-  readonly homes?: Pick<HomeReconcilerOptions, 'allocator' | 'quotaDriverFor' | 'faultInjector'> & {
+  readonly homes?: Pick<
+    HomeReconcilerOptions,
+    'allocator' | 'quotaDriverFor' | 'faultInjector' | 'archives'
+  > & {
     /** The per-node volume check job: its image (absent, no job runs) and timing. */
     readonly volumeCheck?: Pick<VolumeCheckJobsOptions, 'image' | 'rerunAfterMs' | 'jobTimeoutMs'>;
   };
@@ -78,6 +82,10 @@ export class Controller {
   private storeConnected = true;
   /** Whether this instance may act: true without leader election, else while it leads. */
   private active: boolean;
+  private stopping = false;
+  /** Set by `firstContact`: the startup sync need not list the store again. */
+  private cacheFresh = false;
+  private wakeFirstContact: (() => void) | undefined;
 
   constructor(private readonly options: ControllerOptions) {
     this.log = options.log;
@@ -155,12 +163,17 @@ export class Controller {
     return this.queue.depth;
   }
 
-  /** Starts the sources and the first full sync; resolves once that sync is queued. */
+  /**
+   * Starts the sources and the first full sync; resolves once that sync is queued. A Redis that
+   * answers but cannot serve yet (a replica still syncing, MASTERDOWN during a failover) delays
+   * this, retried with backoff, rather than ending the process or starting from an empty cache.
+   */
   async start(): Promise<void> {
     this.availability = this.options.store
       .availability?.()
       .subscribe((availability) => this.onStoreAvailability(availability));
-    if (this.active) await this.options.beforeFirstSync?.();
+    const ready = await this.firstContact();
+    if (!ready) return;
     await this.fullSync('startup');
     this.firstSyncDone = true;
     if (this.options.leadership)
@@ -226,8 +239,34 @@ export class Controller {
     return this.queue.whenIdle();
   }
 
+  /**
+   * Until interrupted work is resumed and the desired state has been read once: each failure is
+   * retried with backoff, the outage logged once. False when `stop` came first.
+   */
+  private async firstContact(): Promise<boolean> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        if (this.active) await this.options.beforeFirstSync?.();
+        await this.cache.refreshAll();
+        this.cacheFresh = true;
+        return true;
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) this.storeUnavailable(error);
+        else if (attempt === 1)
+          this.log.error({ err: describeError(error) }, 'resuming interrupted work failed; retrying');
+        await new Promise<void>((resolve) => {
+          this.wakeFirstContact = resolve;
+          this.clock.setTimeout(resolve, reconnectDelayMs(attempt));
+        });
+      }
+    }
+    return false;
+  }
+
   /** Stops taking work, lets in-flight reconciles finish (bounded), and flushes held-back status. */
   async stop(drainTimeoutMs = 10_000): Promise<boolean> {
+    this.stopping = true;
+    this.wakeFirstContact?.();
     this.subscription?.unsubscribe();
     this.availability?.unsubscribe();
     const drained = await this.queue.shutdown({ drainTimeoutMs });
@@ -295,11 +334,16 @@ export class Controller {
     let vanished: string[] = [];
     if (this.storeConnected || reason === 'startup') {
       try {
-        vanished = (await this.cache.refreshAll()).filter((key) => this.cache.get(key) === undefined);
+        // At startup `firstContact` has just read everything.
+        if (!this.cacheFresh)
+          vanished = (await this.cache.refreshAll()).filter((key) => this.cache.get(key) === undefined);
+        this.cacheFresh = false;
         this.gate.observeCount(this.cache.size);
         this.storeUp();
         await this.status.flush();
         await this.homes?.refreshUsage();
+        // Before any key is queued: a User whose archive was cut short must not look new.
+        if (this.active) await this.homes?.resumeArchives();
       } catch (error) {
         // Keep repairing from the cached desired state; the next resync tries Redis again.
         this.storeUnavailable(error);

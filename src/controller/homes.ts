@@ -6,9 +6,10 @@
  */
 import path from 'node:path';
 import type { FaultInjector } from '../actuate/types.js';
+import type { ArchiveEntry, ArchiveJournal } from '../desired/journal.js';
 import type { ProjectIdAllocator } from '../desired/project-ids.js';
 import type { DesiredStore, DriftEntry } from '../desired/store.js';
-import { describeError } from '../errors.js';
+import { NotFoundError, StoreUnavailableError, describeError } from '../errors.js';
 import { FolderManager } from '../homes/folders.js';
 import { folderName } from '../homes/naming.js';
 import { QuotaBatcher } from '../homes/quota/batcher.js';
@@ -48,6 +49,8 @@ export interface HomeReconcilerOptions {
   readonly faultInjector?: FaultInjector;
   /** Per-user volumes on the other nodes; absent, only the controller's engine is checked. */
   readonly volumeChecks?: VolumeCheckJobs;
+  /** Archives in progress, so one interrupted by a crash is finished at the next start. */
+  readonly archives?: ArchiveJournal;
 }
 
 /** What one HomeFolders export needs at run time; rebuilt when its spec changes. */
@@ -69,6 +72,10 @@ const VOLUME_IN_USE_RETRY_MS = 30_000;
 export class HomeReconciler {
   private readonly exports = new Map<string, Export>();
   private readonly wallClock: () => Date;
+  /** Users whose archive this process is doing now: `resumeArchives` leaves them alone. */
+  private readonly archiving = new Set<string>();
+  /** Users whose interrupted archive could not be finished yet (logged once). */
+  private readonly resumeFailed = new Set<string>();
   /** Quota changes handed to the batcher and not finished yet; `drain` waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -268,25 +275,108 @@ export class HomeReconciler {
     const log = this.options.log.child({ kind: 'User', name });
     const observed = await runtime.folders.observe(folder);
     const decision = planRemoval(homes.spec.reclaimPolicy ?? 'Retain', observed);
-    const ids = await this.options.allocator.lookup([folder]);
-    const id = ids.get(folder);
+    if (decision === 'archive') {
+      const now = this.wallClock();
+      const entry: ArchiveEntry = {
+        user: name,
+        homes: homes.metadata.name,
+        folder,
+        target: await runtime.folders.archiveName(folder, now),
+        startedAt: now.toISOString(),
+      };
+      // Written down before anything changes: a crash from here on is finished at the next start.
+      this.archiving.add(name);
+      try {
+        await this.options.archives?.save(entry);
+        await this.finishArchive(entry, runtime, log);
+      } finally {
+        this.archiving.delete(name);
+      }
+      return ReconcileResult.done();
+    }
+    await this.releaseQuota(runtime, folder);
+    log.info({ verb: 'retained', folder }, 'home folder retained');
+    await this.options.status.write('User', name, {
+      sync: 'Retained',
+      message: `folder ${runtime.folders.folderPath(folder)} kept; adding the user back reuses it`,
+    });
+    return ReconcileResult.done();
+  }
+
+  /**
+   * Finishes the archives a controller was killed in the middle of (see {@link ArchiveJournal}),
+   * once the desired state is loaded. One whose User is back and whose folder has not moved yet is
+   * dropped: the folder stays the user's.
+   */
+  async resumeArchives(): Promise<void> {
+    const journal = this.options.archives;
+    if (!journal) return;
+    let entries: ArchiveEntry[];
+    try {
+      entries = await journal.list();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      // Edited by hand into something unreadable: say so once; the folders stay where they are.
+      if (!this.resumeFailed.has(''))
+        this.options.log.error({ err: describeError(error) }, 'archive journal unreadable');
+      this.resumeFailed.add('');
+      return;
+    }
+    for (const entry of entries) {
+      if (this.archiving.has(entry.user)) continue;
+      try {
+        await this.resumeArchive(journal, entry);
+        this.resumeFailed.delete(entry.user);
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        // Kept for the next resync (a root not mounted yet, say); said once, not on every pass.
+        if (!this.resumeFailed.has(entry.user))
+          this.options.log.warn(
+            { kind: 'User', name: entry.user, folder: entry.folder, err: describeError(error) },
+            'archive not resumed; trying again at the next resync',
+          );
+        this.resumeFailed.add(entry.user);
+      }
+    }
+  }
+
+  private async resumeArchive(journal: ArchiveJournal, entry: ArchiveEntry): Promise<void> {
+    const homes = this.options.cache.resources('HomeFolders').find((h) => h.metadata.name === entry.homes);
+    if (!homes) throw new NotFoundError(`HomeFolders ${entry.homes} of an archive in progress`);
+    const runtime = this.exportFor(homes);
+    const back = this.options.cache.get(`User/${entry.user}`) !== undefined;
+    if (back && (await runtime.folders.observe(entry.folder)) !== undefined) {
+      await journal.clear(entry.user);
+      return;
+    }
+    const log = this.options.log.child({ kind: 'User', name: entry.user });
+    await this.finishArchive(entry, runtime, log, true);
+  }
+
+  /** Lifts the quota, moves folder and e-mail file (each step skipped when done), writes status, clears the entry. */
+  private async finishArchive(
+    entry: ArchiveEntry,
+    runtime: Export,
+    log: Logger,
+    resumed = false,
+  ): Promise<void> {
+    await this.releaseQuota(runtime, entry.folder);
+    const target = await runtime.folders.moveToArchive(entry.folder, entry.target);
+    log.info(
+      { verb: 'archived', folder: entry.folder, target, ...(resumed && { resumed }) },
+      'home folder archived',
+    );
+    await this.options.status.write('User', entry.user, {
+      sync: 'Archived',
+      message: `folder moved to ${target}`,
+    });
+    await this.options.archives?.clear(entry.user);
+  }
+
+  private async releaseQuota(runtime: Export, folder: string): Promise<void> {
+    const id = (await this.options.allocator.lookup([folder])).get(folder);
     if (id !== undefined)
       await runtime.quota.release([{ project: folder, id, path: runtime.folders.folderPath(folder) }]);
-    if (decision === 'archive') {
-      const target = await runtime.folders.archive(folder, this.wallClock());
-      log.info({ verb: 'archived', folder, target }, 'home folder archived');
-      await this.options.status.write('User', name, {
-        sync: 'Archived',
-        message: `folder moved to ${target}`,
-      });
-    } else {
-      log.info({ verb: 'retained', folder }, 'home folder retained');
-      await this.options.status.write('User', name, {
-        sync: 'Retained',
-        message: `folder ${runtime.folders.folderPath(folder)} kept; adding the user back reuses it`,
-      });
-    }
-    return ReconcileResult.done();
   }
 
   /**

@@ -198,3 +198,76 @@ async function guard<T>(what: string, task: () => Promise<T>): Promise<T> {
     throw new StoreUnavailableError(`${what}: ${describeError(error)}`, { cause: error });
   }
 }
+
+/**
+ * A folder archive in progress. Archiving a deleted User's folder lifts its quota, moves the
+ * folder and then its e-mail file under `.archive/`, and writes status: a controller killed
+ * half-way has forgotten the User (its record is gone), so the archive is written down first, with
+ * the archive name chosen, and finished at the next start.
+ */
+export interface ArchiveEntry {
+  readonly user: string;
+  /** The HomeFolders resource the folder belongs to. */
+  readonly homes: string;
+  readonly folder: string;
+  /** The name under `<root>/.archive/` chosen before anything moved. */
+  readonly target: string;
+  /** ISO 8601. */
+  readonly startedAt: string;
+}
+
+export interface ArchiveJournal {
+  save(entry: ArchiveEntry): Promise<void>;
+  clear(user: string): Promise<void>;
+  /** Archives in progress: the controller finishes each at startup. */
+  list(): Promise<ArchiveEntry[]>;
+}
+
+const archiveEntrySchema = z.strictObject({
+  user: z.string().min(1),
+  homes: z.string().min(1),
+  folder: z.string().min(1),
+  target: z.string().min(1),
+  startedAt: z.string(),
+});
+
+/** {@link ArchiveJournal} on Redis: one HASH, user → JSON entry; a corrupt entry is an InvalidResourceError. */
+export class RedisArchiveJournal implements ArchiveJournal {
+  readonly #redis: Redis;
+  readonly #keys: KeySpace;
+
+  constructor(options: RedisNetworkRecreateJournalOptions) {
+    this.#redis = options.redis;
+    this.#keys = options.keys;
+  }
+
+  async save(entry: ArchiveEntry): Promise<void> {
+    await guard(`write the archive journal of user ${entry.user}`, () =>
+      this.#redis.hset(this.#keys.archiveJournal, entry.user, JSON.stringify(entry)),
+    );
+  }
+
+  async clear(user: string): Promise<void> {
+    await guard(`clear the archive journal of user ${user}`, () =>
+      this.#redis.hdel(this.#keys.archiveJournal, user),
+    );
+  }
+
+  async list(): Promise<ArchiveEntry[]> {
+    const all = await guard('list folder archives in progress', () =>
+      this.#redis.hgetall(this.#keys.archiveJournal),
+    );
+    return Object.entries(all).map(([user, text]) => {
+      const subject = `archive journal of user ${user}`;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch (error: unknown) {
+        throw new InvalidResourceError(subject, [{ path: '', message: `not JSON: ${describeError(error)}` }]);
+      }
+      const parsed = archiveEntrySchema.safeParse(raw);
+      if (!parsed.success) throw new InvalidResourceError(subject, toFieldIssues(parsed.error));
+      return parsed.data;
+    });
+  }
+}

@@ -6,6 +6,7 @@
  *   <prefix>:changes                 PUBLISH channel; every CLI write announces `Kind/name` here
  *   <prefix>:generation              STRING counter, bumped by every store write (apply, delete)
  *   <prefix>:journal:Network:<name> STRING (JSON), the progress of a network recreate, kept until it completes
+ *   <prefix>:journal:archives        HASH, user → JSON: folder archives in progress, kept until each completes
  *   <prefix>:guard                   HASH, the prune guard the controller sets when the desired set collapses
  *   <prefix>:leader                  STRING, the leader lease: the holder's identity, with a PX expiry
  *   <prefix>:quota:<part>            XFS project IDs: projects (HASH name→id), next-id (counter), released (SET)
@@ -70,6 +71,11 @@ export class KeySpace {
   /** The network-recreate journal of `name`: written before the first change, cleared after the last. */
   networkJournal(name: string): string {
     return `${this.prefix}:journal:Network:${name}`;
+  }
+
+  /** Folder archives in progress (user → entry): written before the quota is lifted, cleared once the status says Archived. */
+  get archiveJournal(): string {
+    return `${this.prefix}:journal:archives`;
   }
 
   /**

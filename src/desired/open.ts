@@ -1,6 +1,11 @@
 /** Composes the Redis-backed desired store (and, for the controller, its journal) from the parsed configuration. */
 import { sentinelsOf, type Config } from '../config.js';
-import { RedisNetworkRecreateJournal, type NetworkRecreateJournal } from './journal.js';
+import {
+  RedisArchiveJournal,
+  RedisNetworkRecreateJournal,
+  type ArchiveJournal,
+  type NetworkRecreateJournal,
+} from './journal.js';
 import { KeySpace } from './keys.js';
 import { RedisLease, type Lease } from './lease.js';
 import { RedisProjectIdAllocator, type ProjectIdAllocator } from './project-ids.js';
@@ -23,6 +28,7 @@ export async function openDesiredStore(
 export interface ControllerState {
   readonly store: RedisDesiredStore;
   readonly journal: NetworkRecreateJournal;
+  readonly archives: ArchiveJournal;
   readonly projectIds: ProjectIdAllocator;
   readonly lease: Lease;
 }
@@ -45,6 +51,7 @@ export async function openControllerState(
   return {
     store: new RedisDesiredStore({ redis, keys, ...(options.onNotice && { onNotice: options.onNotice }) }),
     journal: new RedisNetworkRecreateJournal({ redis, keys }),
+    archives: new RedisArchiveJournal({ redis, keys }),
     projectIds: new RedisProjectIdAllocator({ redis, keys }),
     lease: new RedisLease({ redis, keys }),
   };

@@ -201,34 +201,62 @@ export class FolderManager {
    * archived folder's path.
    */
   async archive(folder: string, now: Date): Promise<string> {
+    return this.moveToArchive(folder, await this.archiveName(folder, now));
+  }
+
+  /**
+   * A name under `.archive/` free for both the folder and its e-mail file: `<folder>-<UTC stamp>`,
+   * with `-1`, `-2`… when taken. Checks the folder is there to be archived.
+   */
+  async archiveName(folder: string, now: Date): Promise<string> {
     const source = this.folderPath(folder);
-    const emailSource = this.emailPath(folder);
     const stats = await lstatIfExists(source);
     if (stats === undefined) throw new NotFoundError(`home folder ${source}`);
     if (!stats.isDirectory()) throw new HomeConflictError(source, describe(kindOf(stats)));
     const archiveDir = await this.ensureArchiveDir();
     const stamp = archiveStamp(now);
-
     for (let n = 0; n <= MAX_ARCHIVE_SUFFIX; n++) {
       const name = n === 0 ? `${folder}-${stamp}` : `${folder}-${stamp}-${n}`;
       // Both names are checked before anything moves, so a too-long name fails with nothing moved.
       const target = resolveInside(archiveDir, name);
       const emailTarget = resolveInside(archiveDir, `${name}${EMAIL_FILE_SUFFIX}`);
       // rename(2) silently replaces an empty directory or a file: look first.
-      if ((await lstatIfExists(target)) !== undefined || (await lstatIfExists(emailTarget)) !== undefined)
-        continue;
-      this.fault?.(FAULT_POINTS.homeArchiveBeforeRename);
-      await rename(source, target);
-      this.fault?.(FAULT_POINTS.homeArchiveAfterFolderRename);
-      const emailStats = await lstatIfExists(emailSource);
-      // Only a regular file is ours to move; anything else stays for a person to look at.
-      if (emailStats?.isFile() === true) await rename(emailSource, emailTarget);
-      return target;
+      if ((await lstatIfExists(target)) === undefined && (await lstatIfExists(emailTarget)) === undefined)
+        return name;
     }
     throw new HomeConflictError(
       path.join(archiveDir, `${folder}-${stamp}`),
       `${MAX_ARCHIVE_SUFFIX} archives with this stamp`,
     );
+  }
+
+  /**
+   * Moves the folder, then its e-mail file, to `name` under `.archive/`. A step already done is
+   * skipped, so an archive interrupted between the two (a `kill -9`) is finished by calling this
+   * again with the same name. Returns the archived folder's path.
+   */
+  async moveToArchive(folder: string, name: string): Promise<string> {
+    const source = this.folderPath(folder);
+    const emailSource = this.emailPath(folder);
+    const archiveDir = await this.ensureArchiveDir();
+    const target = resolveInside(archiveDir, name);
+    const emailTarget = resolveInside(archiveDir, `${name}${EMAIL_FILE_SUFFIX}`);
+    const moved = await lstatIfExists(target);
+    if (moved === undefined) {
+      const stats = await lstatIfExists(source);
+      if (stats === undefined) throw new NotFoundError(`home folder ${source}`);
+      if (!stats.isDirectory()) throw new HomeConflictError(source, describe(kindOf(stats)));
+      this.fault?.(FAULT_POINTS.homeArchiveBeforeRename);
+      await rename(source, target);
+    } else if (!moved.isDirectory()) {
+      throw new HomeConflictError(target, describe(kindOf(moved)));
+    }
+    this.fault?.(FAULT_POINTS.homeArchiveAfterFolderRename);
+    const emailStats = await lstatIfExists(emailSource);
+    // Only a regular file is ours to move; anything else stays for a person to look at.
+    if (emailStats?.isFile() === true && (await lstatIfExists(emailTarget)) === undefined)
+      await rename(emailSource, emailTarget);
+    return target;
   }
 
   private observed(kind: ObservedKind, stats: Stats, email: EmailRead): ObservedFolder {

@@ -18,6 +18,8 @@ export interface PrivateRedisOptions {
   readonly persist?: boolean;
   /** Serve TLS only (`--port 0 --tls-port <port>`), with these PEM files. */
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** More redis-server options, e.g. `['--replicaof', '127.0.0.1', '1']` for a replica whose master is away. */
+  readonly extraArgs?: readonly string[];
 }
 
 /** A TCP port nobody listens on right now (the kernel's pick). */
@@ -102,6 +104,7 @@ export class PrivateRedis {
             'no',
           ]
         : ['--port', String(this.port)]),
+      ...(this.options.extraArgs ?? []),
     ];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.child = child;
