@@ -42,6 +42,10 @@ start_docker() {
     return
   fi
   log "starting dockerd"
+  # An engine killed with SIGKILL leaves its pid file behind, and dockerd refuses to start over it.
+  if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+  fi
   # Without DOCKER_SERVICE_PREFER_OFFLINE_IMAGE every Swarm task first tries a registry that is not reachable here.
   DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 nohup dockerd --host "unix://$DOCKER_SOCK" >"$STATE_DIR/dockerd.log" 2>&1 &
   echo $! >"$STATE_DIR/dockerd.pid"
