@@ -276,6 +276,16 @@ describe('per-node volume check job on three nodes', () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     const tookMs = Date.now() - reactivated;
+    // Swarm keeps a finished job's task containers: each task removed the earlier jobs' ones on its
+    // node, so the newest job's are all that is left.
+    const [newest] = await jobs();
+    for (const node of [1, 2, 3] as const) {
+      const left = await dockerOf(node).listContainers({
+        all: true,
+        filters: JSON.stringify({ label: [`${LABELS.volumeCheck}=${homesName}`] }),
+      });
+      expect(left.map((c) => c.Labels['com.docker.swarm.service.name'])).toEqual([newest?.name]);
+    }
     expect(second.lines.filter((l) => l.msg === 'volume check job started').map((l) => l.reason)).toEqual([
       'rerun',
       'rerun',
