@@ -10,7 +10,8 @@
 #
 # Idempotent: an image whose inputs (binaries, package-lock.json, dist/, bin/, this script) are
 # unchanged is kept, recognised by its io.swarmkeeper.build-hash label.
-# SWARMKEEPER_FORCE_REBUILD=1 rebuilds anyway. Prints the image names on stdout.
+# SWARMKEEPER_FORCE_REBUILD=1 rebuilds anyway. Prints the image names on stdout. Arguments pick the
+# images (`controller`, `redis`; both by default); DOCKER_HOST picks the engine that gets them.
 #
 # Needs: docker (a running engine), node and npm (the npm registry is used for `npm ci`),
 # redis-server and redis-cli (scripts/lab.sh up installs them), ldd, tar, setcap.
@@ -20,6 +21,18 @@ cd "$(dirname "$0")/.."
 CONTROLLER_IMAGE=${SWARMKEEPER_IMAGE:-local/swarmkeeper:dev}
 REDIS_IMAGE=${SWARMKEEPER_REDIS_IMAGE:-local/redis:dev}
 FORCE=${SWARMKEEPER_FORCE_REBUILD:-0}
+# Which images: the arguments (controller, redis), both by default.
+WHAT=("$@")
+[ $# -gt 0 ] || WHAT=(controller redis)
+for what in "${WHAT[@]}"; do
+  case $what in
+    controller | redis) ;;
+    *)
+      printf 'usage: %s [controller] [redis]\n' "$0" >&2
+      exit 2
+      ;;
+  esac
+done
 
 # Same ids as the Dockerfile (swarmkeeper) and as the official redis image (redis), so a stack file
 # and existing volumes work with either image.
@@ -214,8 +227,9 @@ build_redis() {
   log "built $REDIS_IMAGE in $((SECONDS - started)) s"
 }
 
-build_controller
-build_redis
-docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "$CONTROLLER_IMAGE" >&2
-docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "$REDIS_IMAGE" >&2
-printf '%s\n%s\n' "$CONTROLLER_IMAGE" "$REDIS_IMAGE"
+for what in "${WHAT[@]}"; do
+  "build_$what"
+  image=$([ "$what" = controller ] && echo "$CONTROLLER_IMAGE" || echo "$REDIS_IMAGE")
+  docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "$image" >&2
+  printf '%s\n' "$image"
+done

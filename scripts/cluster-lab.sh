@@ -84,7 +84,10 @@ node_network() {
 
 start_engine() {
   local n=$1 name cg
-  engine_up "$n" && return
+  if engine_up "$n"; then
+    own_socket "$n"
+    return
+  fi
   name=$(ns "$n")
   cg="$STATE_DIR/cgroup-$n"
   mkdir -p "$cg" "/var/lib/docker-$name"
@@ -103,11 +106,32 @@ start_engine() {
   echo $! >"$STATE_DIR/dockerd-$n.pid"
   touch "$STATE_DIR/node-$n"
   for _ in $(seq 1 60); do
-    engine_up "$n" && return
+    if engine_up "$n"; then
+      own_socket "$n"
+      return
+    fi
     sleep 0.5
   done
   tail -n 20 "$STATE_DIR/dockerd-$n.log" >&2 || true
   die "dockerd in $name did not answer within 30 s; see $STATE_DIR/dockerd-$n.log"
+}
+
+# A task that bind-mounts /var/run/docker.sock (the volume check job does) must reach its own
+# node's engine, as on a real node, not the lab engine whose socket the shared filesystem has at
+# that path. In the engine's private mount namespace its own socket is bound over that path; the
+# host does not see it. A restart of the lab engine recreates its socket, which undoes the binding:
+# `up` binds it again (an earlier binding is undone first, so they never stack).
+own_socket() {
+  local n=$1 pid
+  pid=$(cat "$STATE_DIR/dockerd-$n.pid")
+  if [ ! -S /var/run/docker.sock ]; then
+    log "warning: no /var/run/docker.sock to bind node $n's socket over; its tasks cannot reach their engine"
+    return
+  fi
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  nsenter --target "$pid" --mount sh -c \
+    'while umount /var/run/docker.sock 2>/dev/null; do :; done; mount --bind "$1" /var/run/docker.sock' \
+    sh "$(sock "$n")"
 }
 
 swarm_state() { dk "$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }

@@ -14,6 +14,7 @@ import {
   type VolumeCheckInput,
   type VolumeCheckResult,
 } from '../reconcile/volume-check.js';
+import { LABELS } from '../resources/metadata.js';
 import { ensureUserVolume, folderOfVolume, userVolumeFor } from './user-volume.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -71,5 +72,29 @@ export async function runVolumeCheck(docker: Docker, input: VolumeCheckInput): P
       result.errors.push({ volume: name, message: describeError(error) });
     }
   }
+  await removeEarlierTasks(docker, input);
   return result;
+}
+
+/**
+ * Swarm (20.10) keeps a finished job's task containers on every node, even once the service is
+ * removed: each job would leave one behind per node for ever. A task removes the finished ones of
+ * its HomeFolders' earlier jobs on its node. The controller no longer reads their logs: it reads
+ * only the newest job's, this one, whose own container is still running.
+ */
+async function removeEarlierTasks(docker: Docker, input: VolumeCheckInput): Promise<void> {
+  const finished = await docker.listContainers({
+    all: true,
+    filters: {
+      label: [`${LABELS.volumeCheck}=${input.homeFolders}`, `${LABELS.owner}=${input.owner}`],
+      status: ['created', 'exited', 'dead'],
+    },
+  });
+  for (const container of finished) {
+    // Left for the next job when it fails: nothing depends on it being gone.
+    await docker
+      .getContainer(container.Id)
+      .remove({ v: false })
+      .catch(() => undefined);
+  }
 }

@@ -118,6 +118,9 @@ export function volumeCheckJobSpec(options: VolumeCheckJobOptions): ServiceSpec 
       ContainerSpec: {
         Image: options.image,
         Args: ['homes', 'check-volumes'],
+        // On the task containers too (Swarm puts only its own labels there): a later task finds
+        // this job's finished containers on its node by them and removes them.
+        Labels: { [LABELS.volumeCheck]: input.homeFolders, [LABELS.owner]: input.owner },
         Env: [`${VOLUME_CHECK_ENV}=${JSON.stringify(input)}`, 'SWARMKEEPER_LOG_LEVEL=warn'],
         User: '0:0',
         Mounts: [{ Type: 'bind', Source: DOCKER_SOCKET_PATH, Target: DOCKER_SOCKET_PATH }],

@@ -19,6 +19,7 @@ import { runCli } from '../support/cli.js';
 import { ControllerLab } from '../support/controller.js';
 import { testDocker } from '../support/docker-cleanup.js';
 import { eventually } from '../support/eventually.js';
+import { buildSwarmkeeperImage } from '../support/image.js';
 import { REDIS_URL, TEST_RUN_LABEL, testRunId } from '../support/lab.js';
 
 const run = promisify(execFile);
@@ -31,14 +32,7 @@ let work: string;
 let root: string;
 let old: string;
 
-beforeAll(async () => {
-  // Idempotent: a few seconds when dist/ and the lockfile are unchanged.
-  await run('bash', ['scripts/build-local-image.sh'], {
-    env: { ...process.env, SWARMKEEPER_IMAGE: IMAGE },
-    timeout: 240_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-}, 300_000);
+beforeAll(() => buildSwarmkeeperImage(IMAGE), 300_000);
 
 beforeEach(async () => {
   lab = new ControllerLab('volume-job');

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ControllerProcess } from './controller-process.js';
+import { buildSwarmkeeperImage } from './image.js';
 import { REDIS_URL } from './lab.js';
 
 const run = promisify(execFile);
@@ -20,6 +21,9 @@ export const socketOf = (node: ClusterNode): string => `/var/run/docker-skc${nod
 /** What the controller under test gets as DOCKER_HOST: the manager. */
 export const MANAGER_HOST = `unix://${socketOf(1)}`;
 export const managerDocker = new Dockerode({ socketPath: socketOf(1) });
+/** Node N's own engine: its containers, volumes and images. */
+export const dockerOf = (node: ClusterNode): Dockerode =>
+  node === 1 ? managerDocker : new Dockerode({ socketPath: socketOf(node) });
 const SCRIPT = path.resolve('scripts/cluster-lab.sh');
 
 /** The docker CLI against one node's engine; resolves with trimmed stdout. */
@@ -27,15 +31,54 @@ export async function dockerOn(node: ClusterNode, ...args: string[]): Promise<st
   return (await run('docker', ['-H', `unix://${socketOf(node)}`, ...args])).stdout.trim();
 }
 
-/** `swarmkeeper run` (the real CLI) against the manager, on the shared Redis under `prefix`, resyncing every 2 s. */
-export function startClusterController(prefix: string): ControllerProcess {
+/**
+ * `swarmkeeper run` (the real CLI) against the manager, on the shared Redis under `prefix`,
+ * resyncing every 2 s; `env` adds to its environment.
+ */
+export function startClusterController(
+  prefix: string,
+  env: Readonly<Record<string, string>> = {},
+): ControllerProcess {
   return ControllerProcess.start({
     DOCKER_HOST: MANAGER_HOST,
     REDIS_URL,
     SWARMKEEPER_PREFIX: prefix,
     SWARMKEEPER_LEADER_ELECTION: 'false',
     SWARMKEEPER_RESYNC_SECONDS: '2',
+    ...env,
   });
+}
+
+/**
+ * The swarmkeeper image as `tag` in every node's engine: built on the manager, then copied into the
+ * workers (no registry: save and load). Returns the nodes that did not have it before, the ones
+ * removeImage may take it from.
+ */
+export async function swarmkeeperImageOnNodes(tag: string): Promise<ClusterNode[]> {
+  const added: ClusterNode[] = [];
+  for (const node of CLUSTER_NODES) {
+    const had = await dockerOf(node)
+      .getImage(tag)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!had) added.push(node);
+  }
+  await buildSwarmkeeperImage(tag, MANAGER_HOST);
+  for (const node of CLUSTER_NODES.filter((n) => n !== 1)) {
+    const engine = dockerOf(node);
+    const progress = await engine.loadImage(await managerDocker.getImage(tag).get());
+    await new Promise<void>((resolve, reject) => {
+      engine.modem.followProgress(progress, (error: Error | null) => (error ? reject(error) : resolve()));
+    });
+  }
+  return added;
+}
+
+export async function removeImage(tag: string, nodes: readonly ClusterNode[]): Promise<void> {
+  for (const node of nodes) await dockerOf(node).getImage(tag).remove();
 }
 
 /** Stops the controllers and keeps their lines in test-artifacts/controller-logs/<name>-<n>.jsonl (git-ignored). */

@@ -9,9 +9,13 @@ export async function removeTestObjects(namePrefix: string, docker: Dockerode = 
   const filters = JSON.stringify({ label: [`${TEST_RUN_LABEL}=${testRunId()}`] });
   const mine = (name: string | undefined): boolean => (name ?? '').replace(/^\//, '').startsWith(namePrefix);
 
+  // A Swarm worker (the cluster suite's nodes 2 and 3) has containers and volumes of its own, but
+  // services, configs and secrets only on the manager, which refuses to list them elsewhere.
+  const info = (await docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
+  const manager = info.Swarm?.ControlAvailable === true;
   const removedServices: string[] = [];
   const removedIds = new Set<string>();
-  for (const service of await docker.listServices({ filters })) {
+  for (const service of manager ? await docker.listServices({ filters }) : []) {
     if (mine(service.Spec?.Name)) {
       await ignoreMissing(docker.getService(service.ID).remove());
       removedServices.push(service.Spec?.Name ?? '');
@@ -34,7 +38,15 @@ export async function removeTestObjects(namePrefix: string, docker: Dockerode = 
     if (tasks.length === 0 && remote.length === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  for (const container of await docker.listContainers({ all: true, filters })) {
+  // The test's own containers, and the tasks of its global jobs: Swarm (20.10) keeps a job's
+  // finished task containers on every node after the service is gone.
+  const tasks = JSON.stringify({ label: ['com.docker.swarm.service.name'] });
+  for (const container of [
+    ...(await docker.listContainers({ all: true, filters })),
+    ...(await docker.listContainers({ all: true, filters: tasks })).filter((c) =>
+      mine(c.Labels['com.docker.swarm.service.name']),
+    ),
+  ]) {
     if (container.Names.some(mine))
       await ignoreMissing(docker.getContainer(container.Id).remove({ force: true }));
   }
@@ -68,6 +80,7 @@ export async function removeTestObjects(namePrefix: string, docker: Dockerode = 
   }
   if (lastFailure !== undefined)
     throw lastFailure instanceof Error ? lastFailure : new Error(JSON.stringify(lastFailure));
+  if (!manager) return;
   for (const config of await docker.listConfigs({ filters })) {
     if (mine(config.Spec?.Name)) await ignoreMissing(docker.getConfig(config.ID).remove());
   }

@@ -345,6 +345,7 @@ describe('the job service', () => {
         ContainerSpec: {
           Image: 'reg/swarmkeeper:1',
           Args: ['homes', 'check-volumes'],
+          Labels: { [LABELS.volumeCheck]: 'homes', [LABELS.owner]: 'swarmkeeper' },
           User: '0:0',
           Mounts: [{ Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' }],
           CapabilityDrop: ['ALL'],
