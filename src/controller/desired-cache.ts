@@ -116,6 +116,11 @@ export class DesiredCache {
 
   /** Valid resources of one kind. */
   resources<K extends Kind>(kind: K): Extract<Resource, { kind: K }>[] {
+    return [...this.resourceList(kind)];
+  }
+
+  /** `resources` without the copy, for loops over thousands of Users; valid until the next change. */
+  resourceList<K extends Kind>(kind: K): readonly Extract<Resource, { kind: K }>[] {
     if (!this.byKind) {
       const grouped = new Map<Kind, Resource[]>();
       for (const record of this.records.values()) {
@@ -127,7 +132,7 @@ export class DesiredCache {
       this.byKind = grouped;
     }
     // Each list holds only resources of its kind, by construction above.
-    return [...(this.byKind.get(kind) ?? [])] as Extract<Resource, { kind: K }>[];
+    return (this.byKind.get(kind) ?? []) as Extract<Resource, { kind: K }>[];
   }
 
   private remember(key: string, record: StoredRecord): void {

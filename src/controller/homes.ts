@@ -155,19 +155,20 @@ export class HomeReconciler {
    */
   async sweep(snapshot: ObservedSnapshot | undefined): Promise<string[]> {
     const due: string[] = [];
-    const users = this.options.cache.resources('User');
-    const present = new Set<string>();
+    const users = this.options.cache.resourceList('User');
     for (let i = 0; i < users.length; i++) {
       if (i > 0 && i % SWEEP_CHUNK === 0) await yieldToLoop();
       const user = users[i] as User;
-      const { name } = user.metadata;
-      present.add(name);
       if (!this.stillSettled(user, snapshot)) {
-        this.settled.delete(name);
-        due.push(`User/${name}`);
+        this.settled.delete(user.metadata.name);
+        due.push(`User/${user.metadata.name}`);
       }
     }
-    for (const name of this.settled.keys()) if (!present.has(name)) this.settled.delete(name);
+    // Users deleted while their removal never ran here (another replica led) leave entries behind.
+    if (this.settled.size > users.length) {
+      const present = new Set(users.map((u) => u.metadata.name));
+      for (const name of this.settled.keys()) if (!present.has(name)) this.settled.delete(name);
+    }
     return due;
   }
 
@@ -503,7 +504,7 @@ export class HomeReconciler {
 
   /** The HomeFolders a user lives on, or why there is none. */
   private homesOf(user: User): Homes | string {
-    const all = this.options.cache.resources('HomeFolders');
+    const all = this.options.cache.resourceList('HomeFolders');
     if (user.spec.homeFolders !== undefined) {
       return (
         all.find((h) => h.metadata.name === user.spec.homeFolders) ??
@@ -517,7 +518,7 @@ export class HomeReconciler {
   }
 
   private usersOf(homes: Homes): User[] {
-    return this.options.cache.resources('User').filter((u) => this.homesOf(u) === homes);
+    return this.options.cache.resourceList('User').filter((u) => this.homesOf(u) === homes);
   }
 
   private exportFor(homes: Homes): Export {
