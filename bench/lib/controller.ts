@@ -55,6 +55,9 @@ await app.start({ serveHttp: false });
 process.send({ type: 'ready' });
 `;
 
+/** The V8 flags the image runs the controller with (Dockerfile NODE_OPTIONS). */
+const NODE_FLAGS = ['--max-semi-space-size=4'];
+
 export interface ControllerStats {
   readonly calls: Readonly<Record<string, number>>;
   readonly cpuUserUs: number;
@@ -161,7 +164,7 @@ export class ControllerProcess {
     this.startedAt = now();
     const child = spawn(
       process.execPath,
-      [...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
+      [...NODE_FLAGS, ...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
       { cwd: APP_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     this.child = child;
