@@ -65,9 +65,6 @@ RUN set -eux; \
 
 WORKDIR /app
 ENV NODE_ENV=production
-# A 4 MB young generation instead of V8's 16 MB: the controller's live heap is ~40 MB at 10,000
-# users, and a first convergence's garbage otherwise grows the RSS past 200 MB (BENCHMARKS.md).
-ENV NODE_OPTIONS=--max-semi-space-size=4
 # Root owns the app; the service user only reads it.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

@@ -55,9 +55,6 @@ await app.start({ serveHttp: false });
 process.send({ type: 'ready' });
 `;
 
-/** The V8 flags the image runs the controller with (Dockerfile NODE_OPTIONS). */
-const NODE_FLAGS = ['--max-semi-space-size=4'];
-
 export interface ControllerStats {
   readonly calls: Readonly<Record<string, number>>;
   readonly cpuUserUs: number;
@@ -164,7 +161,7 @@ export class ControllerProcess {
     this.startedAt = now();
     const child = spawn(
       process.execPath,
-      [...NODE_FLAGS, ...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
+      [...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
       { cwd: APP_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     this.child = child;
