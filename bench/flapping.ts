@@ -11,7 +11,7 @@ import { ControllerProcess, diffCalls, totalCalls, WRITE_METHODS } from './lib/c
 import { buildDeployment } from './lib/deployment.js';
 import { classify, concerns, EventWatcher } from './lib/events.js';
 import { notReady } from './lib/status.js';
-import { freePorts, now, round, say, sleep, waitFor } from './lib/util.js';
+import { errorMessage, freePorts, now, round, say, sleep, waitFor } from './lib/util.js';
 
 export interface FlappingResult {
   readonly benchmark: 'flapping';
@@ -136,7 +136,13 @@ export async function runFlapping(ctx: RunContext, options: { seconds?: number }
   } finally {
     events.stop();
     await controller.stop();
-    await removeRunObjects(ctx, np);
-    await ctx.dropPrefix(prefix);
+    // A cleanup that fails (the shared engine restarted by someone else) must not discard the
+    // window just measured: the run's own cleanup at exit tries again.
+    try {
+      await removeRunObjects(ctx, np);
+      await ctx.dropPrefix(prefix);
+    } catch (error) {
+      say(`flapping: cleanup failed, left to the run's cleanup: ${errorMessage(error)}`);
+    }
   }
 }

@@ -14,7 +14,7 @@ import { readResult, writeFormatted } from './lib/results.js';
 import type { ScaleResult } from './scale.js';
 import type { StormResult } from './storm.js';
 import type { ChaosResult } from './chaos.js';
-import type { Summary } from './lib/util.js';
+import { round, type Summary } from './lib/util.js';
 
 interface RunMeta {
   readonly runId: string;
@@ -188,10 +188,16 @@ export async function writeReport(): Promise<void> {
           ? verdict(big.firstConvergence.fromSpawnMs <= 15_000)
           : `not measured at 10,000 (${verdict(big.firstConvergence.fromSpawnMs <= 15_000)} at ${big.users})`,
       ]);
+      // Every 4th resync also lists the store (the net for lost notifications): shown apart.
+      const listing = big.steady.otherBursts.filter((b) => b.kind === 'resync+list').map((b) => b.cpuMs);
       targets.push([
         'steady resync ≤ 150 ms CPU',
-        `p50 ${ms(big.steady.cpuMs.p50)}, max ${ms(big.steady.cpuMs.max)} at ${big.users.toLocaleString('en')}`,
-        verdict((big.steady.cpuMs.max ?? Infinity) <= 150),
+        `p50 ${ms(big.steady.cpuMs.p50)}, max ${ms(big.steady.cpuMs.max)} at ${big.users.toLocaleString('en')}` +
+          (listing.length > 0 ? `; the 1-in-4 that also lists the store: ${listing.map(ms).join(', ')}` : ''),
+        verdict((big.steady.cpuMs.max ?? Infinity) <= 150) +
+          (listing.some((c) => c > 150)
+            ? ' (plain resyncs; **missed** by the 1-in-4 that lists the store)'
+            : ''),
       ]);
       targets.push([
         'steady resync ≤ 10 Docker API calls',
@@ -394,11 +400,12 @@ export async function writeReport(): Promise<void> {
             ],
             ['resyncs measured', ...rows.map((x) => x.steady.resyncs)],
             [
-              'store rescans / event relists in the window',
-              ...rows.map(
-                (x) =>
-                  `${x.steady.otherBursts.filter((b) => b.kind !== 'events').length} / ${x.steady.otherBursts.filter((b) => b.kind === 'events').length} (${x.steady.foreignEngineEvents} engine events)`,
-              ),
+              'resyncs that also listed the store (CPU ms) / event relists in the window',
+              ...rows.map((x) => {
+                const listed = x.steady.otherBursts.filter((b) => b.kind !== 'events');
+                const cpu = listed.length > 0 ? ` (${listed.map((b) => round(b.cpuMs)).join(', ')})` : '';
+                return `${listed.length}${cpu} / ${x.steady.otherBursts.filter((b) => b.kind === 'events').length} (${x.steady.foreignEngineEvents} engine events)`;
+              }),
             ],
             [
               'controller RSS after convergence / peak',

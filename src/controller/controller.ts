@@ -58,7 +58,17 @@ export interface ControllerOptions {
 }
 
 const DEFAULT_CONCURRENCY = 4;
-/** The store's own full SCAN backs up notifications; the controller's resync relists anyway. */
+/**
+ * Users have a queue of their own: a User's reconcile is a dozen small filesystem calls, each
+ * waiting on the thread pool, so four at a time left 10,000 users converging at ~250 a second
+ * with the CPU mostly idle. They never talk to the Docker API except for a per-user volume.
+ */
+const USER_CONCURRENCY = 32;
+/**
+ * Every this many resyncs the store is listed in full even when its change counter has not
+ * moved, as the safety net for notifications lost on the way (an edit made with redis-cli while
+ * the subscription was reconnecting). The store's own SCAN runs at the same period.
+ */
 const STORE_RESCAN_FACTOR = 4;
 
 export class Controller {
@@ -66,6 +76,7 @@ export class Controller {
   private readonly snapshots: SnapshotCache;
   private readonly status: StatusWriter;
   private readonly queue: WorkQueue<string>;
+  private readonly userQueue: WorkQueue<string>;
   private readonly reconciler: Reconciler;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -74,6 +85,7 @@ export class Controller {
   private subscription: Subscription | undefined;
   private availability: Subscription | undefined;
   private firstSyncDone = false;
+  private resyncs = 0;
   private storeDown = false;
   /**
    * False from the moment the store's connection drops until it is back: status is held back and
@@ -118,7 +130,7 @@ export class Controller {
           executor: this.guarded(options.executor),
           gate: this.gate,
           log: options.log,
-          enqueue: (key) => this.queue.add(key),
+          enqueue: (key) => this.enqueue(key),
         })
       : undefined;
     const executor = this.guarded(options.executor);
@@ -134,15 +146,18 @@ export class Controller {
       grace: new RemovalGrace(this.clock),
       log: options.log,
       owner: options.owner,
-      enqueue: (key) => this.queue.add(key),
+      enqueue: (key) => this.enqueue(key),
     });
-    this.queue = new WorkQueue<string>({
-      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-      clock: this.clock,
-      handler: (key) =>
-        this.active ? this.reconciler.reconcile(key) : Promise.resolve(ReconcileResult.done()),
-      onOutcome: (outcome) => this.onOutcome(outcome),
-    });
+    const queue = (concurrency: number): WorkQueue<string> =>
+      new WorkQueue<string>({
+        concurrency,
+        clock: this.clock,
+        handler: (key) =>
+          this.active ? this.reconciler.reconcile(key) : Promise.resolve(ReconcileResult.done()),
+        onOutcome: (outcome) => this.onOutcome(outcome),
+      });
+    this.queue = queue(options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.userQueue = queue(USER_CONCURRENCY);
   }
 
   /** True once the first full sync has been queued: the controller knows both sides. */
@@ -160,7 +175,17 @@ export class Controller {
   }
 
   get queueDepth(): number {
-    return this.queue.depth;
+    return this.queue.depth + this.userQueue.depth;
+  }
+
+  private enqueue(key: string): void {
+    (key.startsWith('User/') ? this.userQueue : this.queue).add(key);
+  }
+
+  private async bothIdle(): Promise<void> {
+    // A User's reconcile may queue Docker keys and the other way round: wait until both stay idle.
+    while (this.queue.depth + this.queue.processing + this.userQueue.depth + this.userQueue.processing > 0)
+      await Promise.all([this.queue.whenIdle(), this.userQueue.whenIdle()]);
   }
 
   /**
@@ -231,12 +256,12 @@ export class Controller {
     await this.options.beforeFirstSync?.();
     await this.fullSync('once');
     this.firstSyncDone = true;
-    await this.queue.whenIdle();
+    await this.bothIdle();
   }
 
   /** Resolves when the queue has nothing queued or running (timed requeues aside). */
   whenIdle(): Promise<void> {
-    return this.queue.whenIdle();
+    return this.bothIdle();
   }
 
   /**
@@ -269,10 +294,14 @@ export class Controller {
     this.wakeFirstContact?.();
     this.subscription?.unsubscribe();
     this.availability?.unsubscribe();
-    const drained = await this.queue.shutdown({ drainTimeoutMs });
+    this.snapshots.stop();
+    const [drained, usersDrained] = await Promise.all([
+      this.queue.shutdown({ drainTimeoutMs }),
+      this.userQueue.shutdown({ drainTimeoutMs }),
+    ]);
     await this.homes?.drain();
     await this.status.flush();
-    return drained;
+    return drained && usersDrained;
   }
 
   private onSource(item: DesiredChange | DockerEvent | void): void {
@@ -281,11 +310,20 @@ export class Controller {
       return;
     }
     if ('via' in item) {
+      // The store's rescan announces every key; the periodic full list already checks the ones
+      // the cache holds, so only a key it has never seen needs reading here.
+      if (item.via === 'scan' && this.cache.get(`${item.kind}/${item.name}`) !== undefined) return;
       void this.onDesiredChange(item);
       return;
     }
-    this.snapshots.invalidate();
+    const patched =
+      item.type === 'service' &&
+      item.action === 'remove' &&
+      item.name !== undefined &&
+      this.snapshots.serviceRemoved(item.name, item.time);
+    if (!patched) this.snapshots.invalidate();
     if (!this.active) return;
+    this.snapshots.refreshSoon();
     if (item.type === 'relist') {
       void this.fullSync(`docker-${item.reason}`);
       return;
@@ -293,9 +331,9 @@ export class Controller {
     const keys = keysForEvent(item);
     if ('allOf' in keys) {
       for (const resource of this.cache.resources(keys.allOf))
-        this.queue.add(`Service/${resource.metadata.name}`);
+        this.enqueue(`Service/${resource.metadata.name}`);
     } else {
-      for (const key of keys.keys) this.queue.add(key);
+      for (const key of keys.keys) this.enqueue(key);
     }
   }
 
@@ -306,7 +344,7 @@ export class Controller {
     } catch (error) {
       this.storeUnavailable(error);
     }
-    if (this.active) this.queue.add(`${change.kind}/${change.name}`);
+    if (this.active) this.enqueue(`${change.kind}/${change.name}`);
   }
 
   /**
@@ -325,18 +363,24 @@ export class Controller {
     void this.fullSync('store-reconnected');
   }
 
-  /** Relists both sides and queues every key either side knows. Never throws. */
+  /**
+   * Relists both sides and queues every key either side knows. Never throws. A periodic resync
+   * lists the store only when its change counter moved (or every STORE_RESCAN_FACTOR resyncs),
+   * and queues only the Users the home sweep picks out: with thousands of users, the rest would
+   * each be read from disk to find nothing to do.
+   */
   private async fullSync(reason: string): Promise<void> {
     // While the connection is down a listing would only wait for it: go on from the cache. The
     // first sync still waits, as there is no cache to go on from yet.
     // Keys whose record vanished since the last listing: a deletion whose notification was missed
     // (sent while the watch was still subscribing or reconnecting) must still be acted on.
-    let vanished: string[] = [];
+    let changed: string[] = [];
+    const periodic = reason === 'resync' && ++this.resyncs % STORE_RESCAN_FACTOR !== 0;
     if (this.storeConnected || reason === 'startup') {
       try {
         // At startup `firstContact` has just read everything.
         if (!this.cacheFresh)
-          vanished = (await this.cache.refreshAll()).filter((key) => this.cache.get(key) === undefined);
+          changed = (periodic ? await this.cache.refreshIfChanged() : await this.cache.refreshAll()) ?? [];
         this.cacheFresh = false;
         this.gate.observeCount(this.cache.size);
         this.storeUp();
@@ -349,17 +393,25 @@ export class Controller {
         this.storeUnavailable(error);
       }
     }
+    const vanished = changed.filter((key) => this.cache.get(key) === undefined);
     let owned: string[] = [];
+    let snapshot: ObservedSnapshot | undefined;
     try {
       this.snapshots.invalidate();
-      owned = ownedKeys(await this.snapshots.get(), this.options.owner);
+      snapshot = await this.snapshots.get();
+      owned = ownedKeys(snapshot, this.options.owner);
     } catch (error) {
       this.log.warn({ err: describeError(error), reason }, 'docker unavailable');
     }
-    const keys = new Set([...this.cache.keys(), ...owned, ...vanished]);
-    this.log.debug({ reason, keys: keys.size }, 'full sync');
+    // Valid Users come from the sweep; an invalid one is queued like any key, to report it.
+    const cached = this.homes
+      ? this.cache.keys().filter((key) => !key.startsWith('User/') || this.cache.get(key)?.ok !== true)
+      : this.cache.keys();
+    const users = this.homes && this.active ? await this.homes.sweep(snapshot) : [];
+    const keys = new Set([...cached, ...users, ...owned, ...vanished, ...changed]);
+    this.log.debug({ reason, keys: keys.size, users: users.length }, 'full sync');
     if (!this.active) return;
-    for (const key of keys) this.queue.add(key);
+    for (const key of keys) this.enqueue(key);
   }
 
   private storeUnavailable(error: unknown): void {
@@ -386,7 +438,7 @@ export class Controller {
     const observer = this.options.observer;
     if (observer && isKind(kind)) {
       observer.reconciled(kind, result.type, outcome.durationMs / 1000);
-      observer.queueDepth(this.queue.depth);
+      observer.queueDepth(this.queueDepth);
       if (result.type === 'retry') observer.retried();
     }
     if (result.type === 'retry' || result.type === 'terminal') {

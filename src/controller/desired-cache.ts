@@ -25,6 +25,8 @@ export class DesiredCache {
    * for the HomeFolders, so without it a resync of thousands of users rescans the cache per user.
    */
   private byKind: Map<Kind, Resource[]> | undefined;
+  /** The store's change counter read just before the last full list (undefined: unknown). */
+  private listedCounter: string | undefined;
 
   constructor(private readonly store: DesiredStore) {}
 
@@ -37,20 +39,46 @@ export class DesiredCache {
     return this.records.size;
   }
 
-  /** Replaces the whole cache from one consistent listing; returns the keys that changed or vanished. */
+  /**
+   * Replaces the whole cache from one consistent listing; returns the keys that changed or
+   * vanished. A record equal to the one cached keeps the cached object, so "unchanged" can be
+   * told by identity.
+   */
   async refreshAll(): Promise<string[]> {
+    // Read first: a write landing during the list makes the next call list again, never less.
+    const counter = await this.store.changeCounter?.();
     const listed = await this.store.list();
-    const next = new Map(listed.map((r) => [recordKey(r), r] as const));
+    const next = new Map<string, StoredRecord>();
     const changed: string[] = [];
-    for (const [key, record] of next) {
-      if (!sameRecord(this.records.get(key), record)) changed.push(key);
-      this.remember(key, record);
+    for (const record of listed) {
+      const key = recordKey(record);
+      const cached = this.records.get(key);
+      if (cached !== undefined && sameRecord(cached, record)) next.set(key, cached);
+      else {
+        next.set(key, record);
+        changed.push(key);
+        this.remember(key, record);
+      }
     }
     for (const key of this.records.keys()) if (!next.has(key)) changed.push(key);
     this.records = next;
-    this.byKind = undefined;
+    if (changed.length > 0) this.byKind = undefined;
     this.loaded = true;
+    this.listedCounter = counter;
     return changed;
+  }
+
+  /**
+   * Lists again unless the store's change counter says nothing was written through it since the
+   * last list: notifications keep the cache current meanwhile. Returns the changed keys, or
+   * undefined when the list was skipped.
+   */
+  async refreshIfChanged(): Promise<string[] | undefined> {
+    if (this.loaded && this.listedCounter !== undefined) {
+      const counter = await this.store.changeCounter?.();
+      if (counter !== undefined && counter === this.listedCounter) return undefined;
+    }
+    return this.refreshAll();
   }
 
   /** Re-reads one record after a change notification. */
@@ -61,6 +89,8 @@ export class DesiredCache {
       return;
     }
     const record = await this.store.get(kind, name);
+    const cached = this.records.get(key);
+    if (record && cached && sameRecord(cached, record)) return;
     this.byKind = undefined;
     if (record) {
       this.records.set(key, record);
@@ -86,6 +116,11 @@ export class DesiredCache {
 
   /** Valid resources of one kind. */
   resources<K extends Kind>(kind: K): Extract<Resource, { kind: K }>[] {
+    return [...this.resourceList(kind)];
+  }
+
+  /** `resources` without the copy, for loops over thousands of Users; valid until the next change. */
+  resourceList<K extends Kind>(kind: K): readonly Extract<Resource, { kind: K }>[] {
     if (!this.byKind) {
       const grouped = new Map<Kind, Resource[]>();
       for (const record of this.records.values()) {
@@ -97,7 +132,7 @@ export class DesiredCache {
       this.byKind = grouped;
     }
     // Each list holds only resources of its kind, by construction above.
-    return [...(this.byKind.get(kind) ?? [])] as Extract<Resource, { kind: K }>[];
+    return (this.byKind.get(kind) ?? []) as Extract<Resource, { kind: K }>[];
   }
 
   private remember(key: string, record: StoredRecord): void {
@@ -105,6 +140,6 @@ export class DesiredCache {
   }
 }
 
-function sameRecord(a: StoredRecord | undefined, b: StoredRecord): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+function sameRecord(a: StoredRecord, b: StoredRecord): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }

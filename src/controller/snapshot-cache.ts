@@ -2,12 +2,23 @@
  * One observed snapshot shared by the reconciles that run between two changes, like an
  * informer's cache: any Docker event or any action taken invalidates it, and it is re-read on
  * the next request. A resync of every key therefore costs one set of list calls, not one per key.
+ *
+ * Two things keep repairs off the seven list calls of a relist: after a burst of events the
+ * snapshot is re-read in the background once things are quiet (`refreshSoon`), and a removal the
+ * engine reports is applied to the snapshot in place (`serviceRemoved`), so the reconcile it sets
+ * off plans at once.
  */
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
 
+/** Quiet time after the last invalidation before a background re-read. */
+const REFRESH_AFTER_MS = 100;
+
 export class SnapshotCache {
   private current: Promise<ObservedSnapshot> | undefined;
+  /** The value of `current` once read, while it is still current. */
+  private value: ObservedSnapshot | undefined;
   private generation = 0;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly reader: ObservedReader) {}
 
@@ -16,10 +27,15 @@ export class SnapshotCache {
       const generation = this.generation;
       const reading = this.reader.snapshot();
       this.current = reading;
-      // A failed read must not be served again; an invalidation during the read already dropped it.
-      reading.catch(() => {
-        if (this.generation === generation && this.current === reading) this.current = undefined;
-      });
+      reading.then(
+        (snapshot) => {
+          if (this.generation === generation && this.current === reading) this.value = snapshot;
+        },
+        // A failed read must not be served again; an invalidation during the read already dropped it.
+        () => {
+          if (this.generation === generation && this.current === reading) this.current = undefined;
+        },
+      );
     }
     return this.current;
   }
@@ -27,5 +43,38 @@ export class SnapshotCache {
   invalidate(): void {
     this.generation += 1;
     this.current = undefined;
+    this.value = undefined;
+  }
+
+  /** Re-reads in the background once no invalidation has come for a moment, unless a reconcile did first. */
+  refreshSoon(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      if (!this.current) this.get().catch(() => undefined);
+    }, REFRESH_AFTER_MS);
+    this.refreshTimer.unref();
+  }
+
+  /**
+   * The engine removed service `name` at `at` (ms since the epoch): drop it from the snapshot in
+   * place when that snapshot was read before the removal and nothing invalidated it since.
+   * Returns false when it could not (the caller invalidates instead).
+   */
+  serviceRemoved(name: string, at: number): boolean {
+    const snapshot = this.value;
+    if (!snapshot || !this.current || !(at > snapshot.takenAt)) return false;
+    const services = new Map(snapshot.services);
+    services.delete(name);
+    const next: ObservedSnapshot = { ...snapshot, services };
+    this.generation += 1;
+    this.value = next;
+    this.current = Promise.resolve(next);
+    return true;
+  }
+
+  stop(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
   }
 }

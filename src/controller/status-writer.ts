@@ -12,6 +12,9 @@ export class StatusWriter {
   /** What was last written per key, without timestamps, to skip identical writes. */
   private readonly written = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
+  /** The one flush running; writes made meanwhile ask it for another round instead of starting their own. */
+  private flushing: Promise<boolean> | undefined;
+  private again = false;
 
   constructor(
     private readonly store: DesiredStore,
@@ -56,18 +59,43 @@ export class StatusWriter {
     await this.flush();
   }
 
-  /** Writes everything held back; stops at the first failure and keeps the rest for next time. */
-  async flush(): Promise<boolean> {
-    if (!this.available()) return this.pending.size === 0;
-    for (const [key, item] of this.pending) {
+  /**
+   * Writes everything held back, in one round trip per round; on a failure keeps the rest for next
+   * time. One flush runs at a time: with dozens of reconciles writing at once, each running its
+   * own pass over everything pending wrote every status many times over.
+   */
+  flush(): Promise<boolean> {
+    this.again = true;
+    this.flushing ??= this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async drain(): Promise<boolean> {
+    while (this.again) {
+      this.again = false;
+      if (!this.available()) return this.pending.size === 0;
+      const batch = [...this.pending.entries()];
       try {
-        if (item.status) await this.store.writeStatus(item.kind, item.name, item.status);
-        else await this.store.clearStatus(item.kind, item.name);
-        this.pending.delete(key);
+        await this.send(batch.map(([, item]) => item));
       } catch {
         return false;
       }
+      // A status written again while this one was on its way stays for the next round.
+      for (const [key, item] of batch) if (this.pending.get(key) === item) this.pending.delete(key);
     }
     return true;
+  }
+
+  private async send(items: readonly Pending[]): Promise<void> {
+    if (this.store.writeStatuses) {
+      await this.store.writeStatuses(items);
+      return;
+    }
+    for (const item of items) {
+      if (item.status) await this.store.writeStatus(item.kind, item.name, item.status);
+      else await this.store.clearStatus(item.kind, item.name);
+    }
   }
 }

@@ -91,6 +91,12 @@ export class RedisDesiredStore implements DesiredStore {
   private keyspaceState: KeyspaceNotificationState = 'unknown';
   /** The last connection error since the connection was last ready, for `availability()`. */
   private lastConnectionError: string | undefined;
+  /**
+   * The last record decoded per key with the hash it came from: a relist of thousands of
+   * unchanged records then costs a string compare each instead of a schema validation, and
+   * hands back the same objects, so callers can tell "unchanged" by identity.
+   */
+  private decoded = new Map<string, { readonly raw: string; readonly record: StoredRecord }>();
 
   constructor(options: RedisDesiredStoreOptions) {
     this.redis = options.redis;
@@ -120,8 +126,10 @@ export class RedisDesiredStore implements DesiredStore {
         if (read.consistent) break;
       }
       const records: StoredRecord[] = [];
+      const previous = this.decoded;
+      this.decoded = new Map();
       for (const [key, read] of snapshot) {
-        const record = await this.toRecord(key, read);
+        const record = await this.toRecord(key, read, previous);
         if (record) records.push(record);
       }
       return records.sort(compareRecords);
@@ -132,7 +140,8 @@ export class RedisDesiredStore implements DesiredStore {
     return guard(`read ${kind}/${name}`, async () => {
       const key = this.keys.desired(kind, name);
       const [read] = await this.readHashes([key]);
-      return read === undefined ? undefined : this.toRecord(key, read);
+      if (read === undefined) this.decoded.delete(key);
+      return read === undefined ? undefined : this.toRecord(key, read, this.decoded);
     });
   }
 
@@ -205,6 +214,26 @@ export class RedisDesiredStore implements DesiredStore {
     if (Object.keys(fields).length === 0) return;
     await guard(`write status of ${kind}/${name}`, async () => {
       await this.redis.hset(this.keys.status(kind, name), fields);
+    });
+  }
+
+  async writeStatuses(
+    entries: readonly { kind: Kind; name: string; status: ResourceStatus | undefined }[],
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    await guard(`write ${entries.length} statuses`, async () => {
+      const pipeline = this.redis.pipeline();
+      for (const { kind, name, status } of entries) {
+        const key = this.keys.status(kind, name);
+        if (status === undefined) pipeline.del(key);
+        else {
+          const fields = encodeStatus(status);
+          if (Object.keys(fields).length > 0) pipeline.hset(key, fields);
+        }
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([error]) => error);
+      if (failed?.[0]) throw failed[0];
     });
   }
 
@@ -443,35 +472,52 @@ export class RedisDesiredStore implements DesiredStore {
     return [...keys];
   }
 
-  private async toRecord(key: string, read: HashRead): Promise<StoredRecord | undefined> {
+  async changeCounter(): Promise<string | undefined> {
+    if (this.keyspaceState !== 'enabled') return undefined;
+    return guard('read the change counter', async () => (await this.redis.get(this.keys.generation)) ?? '0');
+  }
+
+  private async toRecord(
+    key: string,
+    read: HashRead,
+    memo: Map<string, { readonly raw: string; readonly record: StoredRecord }>,
+  ): Promise<StoredRecord | undefined> {
+    if (read.type === 'hash') {
+      const raw = JSON.stringify(read.fields);
+      const known = memo.get(key);
+      const record = known?.raw === raw ? known.record : this.decodeHash(key, read.fields);
+      this.decoded.set(key, { raw, record });
+      return record;
+    }
+    this.decoded.delete(key);
+    return this.decodeOther(key);
+  }
+
+  private decodeHash(key: string, fields: Record<string, string>): StoredRecord {
     const parsed = this.keys.parseDesired(key);
-    const kind = parsed?.kind ?? '';
-    const name = parsed?.name ?? '';
-    if (parsed === undefined) {
-      return {
-        ok: false,
-        key,
-        kind,
-        name,
-        issues: [{ path: 'key', message: `must have the form ${this.keys.prefix}:desired:<Kind>:<name>` }],
-      };
-    }
-    if (read.type === 'wrong') {
-      const type = await this.redis.type(key);
-      if (type === 'none') return undefined;
-      if (type === 'hash') {
-        const fields = await this.redis.hgetall(key);
-        return decodeRecord({ key, kind, name, hash: fields });
-      }
-      return {
-        ok: false,
-        key,
-        kind,
-        name,
-        issues: [{ path: 'type', message: `must be a HASH, not ${type}` }],
-      };
-    }
-    return decodeRecord({ key, kind, name, hash: read.fields });
+    if (parsed === undefined) return this.badKey(key);
+    return decodeRecord({ key, kind: parsed.kind, name: parsed.name, hash: fields });
+  }
+
+  private badKey(key: string): StoredRecord {
+    return {
+      ok: false,
+      key,
+      kind: '',
+      name: '',
+      issues: [{ path: 'key', message: `must have the form ${this.keys.prefix}:desired:<Kind>:<name>` }],
+    };
+  }
+
+  /** A key that HGETALL refused: it may have become a hash since, or be of another type. */
+  private async decodeOther(key: string): Promise<StoredRecord | undefined> {
+    const parsed = this.keys.parseDesired(key);
+    if (parsed === undefined) return this.badKey(key);
+    const type = await this.redis.type(key);
+    if (type === 'none') return undefined;
+    if (type === 'hash') return this.decodeHash(key, await this.redis.hgetall(key));
+    const { kind, name } = parsed;
+    return { ok: false, key, kind, name, issues: [{ path: 'type', message: `must be a HASH, not ${type}` }] };
   }
 
   private changeForKey(key: string, via: DesiredChange['via']): DesiredChange | undefined {

@@ -127,6 +127,13 @@ export interface DesiredStore {
   writeStatus(kind: Kind, name: string, status: ResourceStatus): Promise<void>;
   /** Forgets the status of a resource whose record and object are both gone. */
   clearStatus(kind: Kind, name: string): Promise<void>;
+  /**
+   * Many `writeStatus` (a status) and `clearStatus` (undefined) in one round trip, in order.
+   * Optional: without it, callers write one at a time.
+   */
+  writeStatuses?(
+    entries: readonly { kind: Kind; name: string; status: ResourceStatus | undefined }[],
+  ): Promise<void>;
   /** Statuses of many resources in one round trip; missing ones are absent from the map (keyed `Kind/name`). */
   readStatuses(refs: readonly { kind: Kind; name: string }[]): Promise<Map<string, ResourceStatus>>;
   readGuard(): Promise<PruneGuard | undefined>;
@@ -138,5 +145,12 @@ export interface DesiredStore {
    * to be always reachable.
    */
   availability?(): Observable<StoreAvailability>;
+  /**
+   * A value that changes with every write made through the store, for a caller that keeps a copy
+   * current from `watch()` to skip a full `list()` when nothing was written. Undefined when edits
+   * made around the store (redis-cli) might go unnoticed, because keyspace notifications are off:
+   * the caller must list then. Optional: without it, always list.
+   */
+  changeCounter?(): Promise<string | undefined>;
   close(): Promise<void>;
 }

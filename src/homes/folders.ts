@@ -5,7 +5,7 @@
  * the root, and nothing at a folder or e-mail file path is ever followed.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Dirent, type Stats } from 'node:fs';
+import { constants, lstatSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -112,6 +112,27 @@ async function eachLimited<T>(
 interface EmailRead {
   readonly email: string | undefined;
   readonly emailConflict?: 'symlink' | 'other';
+  /** The lstat the read started from, when it made one. */
+  readonly stats?: Stats;
+}
+
+/**
+ * What lstat says of a folder and of its e-mail file, as one comparable string. A chown, chmod,
+ * write, rename over or delete-and-recreate moves the ctime, the inode or the size, so an equal
+ * stamp means neither was touched since it was taken.
+ */
+export type FolderStamp = string;
+
+function statStamp(stats: Stats | undefined): string {
+  return stats === undefined
+    ? '-'
+    : `${stats.ino}:${stats.mode}:${stats.uid}:${stats.gid}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
+}
+
+/** The paths a stamp is taken of, resolved (and checked) once. */
+export interface StampPaths {
+  readonly folder: string;
+  readonly email: string | undefined;
 }
 
 export interface FolderManagerOptions {
@@ -146,16 +167,52 @@ export class FolderManager {
 
   /** What sits at `<root>/<folder>`, by lstat; undefined when nothing does. */
   async observe(folder: string): Promise<ObservedFolder | undefined> {
+    return (await this.observeStamped(folder)).observed;
+  }
+
+  /**
+   * `observe`, plus the stamp of the lstat calls it started from: if a later `stamp` is equal,
+   * what was observed is still there, so it need not be read again.
+   */
+  async observeStamped(
+    folder: string,
+  ): Promise<{ observed: ObservedFolder | undefined; stamp: FolderStamp }> {
     const target = this.folderPath(folder);
     const stats = await lstatIfExists(target);
     if (stats === undefined) {
       // A missing root would make every user look missing, and the plan would create them all.
       await this.requireRoot();
-      return undefined;
+      return { observed: undefined, stamp: `${statStamp(undefined)}|` };
     }
     const kind = kindOf(stats);
     const email = kind === 'directory' ? await this.readEmail(folder, undefined) : { email: undefined };
-    return this.observed(kind, stats, email);
+    return {
+      observed: this.observed(kind, stats, email),
+      stamp: `${statStamp(stats)}|${kind === 'directory' ? statStamp(email.stats) : ''}`,
+    };
+  }
+
+  stampPaths(folder: string): StampPaths {
+    let email: string | undefined;
+    try {
+      email = this.emailPath(folder);
+    } catch (error) {
+      if (!(error instanceof HomeUnsafePathError)) throw error;
+    }
+    return { folder: this.folderPath(folder), email };
+  }
+
+  /**
+   * The stamp `observeStamped` would give now, with two synchronous lstat calls: a resync of ten
+   * thousand folders takes a few tens of milliseconds this way, several times less CPU than the
+   * same calls through the thread pool. The caller yields between chunks.
+   */
+  stamp(paths: StampPaths): FolderStamp {
+    const stats = lstatSync(paths.folder, { throwIfNoEntry: false });
+    if (stats === undefined) return `${statStamp(undefined)}|`;
+    if (!stats.isDirectory()) return `${statStamp(stats)}|`;
+    const email = paths.email === undefined ? undefined : lstatSync(paths.email, { throwIfNoEntry: false });
+    return `${statStamp(stats)}|${statStamp(email)}`;
   }
 
   /**
@@ -283,10 +340,12 @@ export class FolderManager {
       if (error instanceof HomeUnsafePathError) return { email: undefined };
       throw error;
     }
-    const entry = hint === undefined ? await lstatIfExists(file) : (hint ?? undefined);
+    const stats = hint === undefined ? await lstatIfExists(file) : undefined;
+    const entry = hint === undefined ? stats : (hint ?? undefined);
     if (entry === undefined) return { email: undefined };
-    if (entry.isSymbolicLink()) return { email: undefined, emailConflict: 'symlink' };
-    if (!entry.isFile()) return { email: undefined, emailConflict: 'other' };
+    const stamped = stats === undefined ? {} : { stats };
+    if (entry.isSymbolicLink()) return { email: undefined, emailConflict: 'symlink', ...stamped };
+    if (!entry.isFile()) return { email: undefined, emailConflict: 'other', ...stamped };
     let handle: FileHandle;
     try {
       handle = await open(file, OPEN_READ_FLAGS);
@@ -298,8 +357,8 @@ export class FolderManager {
       throw error;
     }
     try {
-      if (!(await handle.stat()).isFile()) return { email: undefined, emailConflict: 'other' };
-      return { email: await handle.readFile({ encoding: 'utf8' }) };
+      if (!(await handle.stat()).isFile()) return { email: undefined, emailConflict: 'other', ...stamped };
+      return { email: await handle.readFile({ encoding: 'utf8' }), ...stamped };
     } finally {
       await handle.close();
     }
@@ -429,7 +488,8 @@ export class FolderManager {
     return dir;
   }
 
-  private async requireRoot(): Promise<void> {
+  /** Throws HomeRootUnavailableError unless the root is there and a directory. */
+  async requireRoot(): Promise<void> {
     let stats: Stats;
     try {
       // stat, not lstat: a root configured as a symlink (e.g. to the mount point) is the admin's choice.

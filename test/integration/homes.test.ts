@@ -159,7 +159,7 @@ describe('home folders', () => {
     );
     const convergedMs = Date.now() - started;
     expect(convergedMs).toBeLessThan(120_000);
-    // 1,000 users, two commands each, at most 200 commands per process: far fewer processes than users.
+    // 1,000 users, two commands each, at most 2,000 commands per process: far fewer processes than users.
     expect(await xfsRuns()).toBeLessThan(100);
 
     const idsBefore = await quotaState();

@@ -118,7 +118,7 @@ describe('XfsQuotaDriver batching', () => {
     const names = Array.from({ length: 1000 }, (_, i) => `user${String(i).padStart(4, '0')}`);
     const entries = await folders(names);
 
-    await driver().apply(entries);
+    await driver({ maxCommandsPerCall: 200 }).apply(entries);
 
     const logged = await runs();
     // One entry is `project -s` + `limit`: 2,000 commands at 200 per process.
@@ -155,7 +155,7 @@ describe('XfsQuotaDriver batching', () => {
 
   it('lifts 1,000 limits in five runs of 200 `limit` commands', async () => {
     const entries = await folders(Array.from({ length: 1000 }, (_, i) => `user${i}`));
-    const quota = driver();
+    const quota = driver({ maxCommandsPerCall: 200 });
     await quota.apply(entries);
     const before = (await runs()).length;
 
