@@ -31,7 +31,7 @@ import { IMAGE, RUN_LABEL, RunContext, XFS_STAND_IN } from './lib/context.js';
 import { ControllerProcess } from './lib/controller.js';
 import { buildDeployment, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate } from './lib/docker.js';
-import { makeDrifts, type Drift, type DriftTarget } from './lib/drifts.js';
+import { makeDrifts, swarmkeeperTarget, type Drift, type DriftTarget } from './lib/drifts.js';
 import { classify, concerns, EventWatcher, type BenchEvent } from './lib/events.js';
 import { writeResult } from './lib/results.js';
 import { waitConverged } from './repair.js';
@@ -429,18 +429,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
   const redisKey = `${prefix}:desired:Config:${deployment.names.nginxConf}`;
   const originalConfig = await ctx.redis.hget(redisKey, 'data');
   const target: DriftTarget = {
-    docker: ctx.docker,
-    hub: deployment.names.hub,
-    nginx: deployment.names.nginx,
-    notebook: deployment.names.notebook,
-    network: deployment.names.network,
-    spare: deployment.names.spare,
-    otherImage,
-    container: deployment.names.container,
-    configTarget: '/www/proxy.conf',
-    changeConfig: async (content: string) => {
-      await ctx.redis.hset(redisKey, 'data', content);
-    },
+    ...swarmkeeperTarget(ctx.docker, ctx.redis, deployment, prefix, otherImage),
     // Only a short wait: in chaos the services may be broken by an earlier change on purpose.
     steadyTimeoutMs: 5_000,
   };

@@ -11,7 +11,15 @@ import { IMAGE, removeRunObjects, RUN_LABEL, XFS_STAND_IN, type RunContext } fro
 import { ControllerProcess, diffCalls, WRITE_METHODS } from './lib/controller.js';
 import { buildDeployment, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate, updateService } from './lib/docker.js';
-import { makeDrifts, measureTrial, DRIFT_TITLES, type Drift, type TrialResult } from './lib/drifts.js';
+import {
+  makeDrifts,
+  measureTrial,
+  swarmkeeperTarget,
+  DRIFT_TITLES,
+  type Drift,
+  type DriftTarget,
+  type TrialResult,
+} from './lib/drifts.js';
 import { concerns, EventWatcher } from './lib/events.js';
 import { PeerStack, PEER_PERIOD_MS } from './lib/peer.js';
 import { notReady } from './lib/status.js';
@@ -155,20 +163,8 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
   const floor = await measureFloor(ctx, events, np, ctx.smoke ? 5 : 20);
   say(`repair: floor p50 ${floor.createAndEvent.p50} ms`);
 
-  const redisKey = `${prefix}:desired:Config:${deployment.names.nginxConf}`;
-  const target = {
-    docker: ctx.docker,
-    hub: deployment.names.hub,
-    nginx: deployment.names.nginx,
-    notebook: deployment.names.notebook,
-    network: deployment.names.network,
-    spare: deployment.names.spare,
-    otherImage,
-    container: deployment.names.container,
-    configTarget: '/www/proxy.conf',
-    changeConfig: async (content: string) => {
-      await ctx.redis.hset(redisKey, 'data', content);
-    },
+  const target: DriftTarget = {
+    ...swarmkeeperTarget(ctx.docker, ctx.redis, deployment, prefix, otherImage),
     home: {
       root: deployment.root,
       user: 'alice',

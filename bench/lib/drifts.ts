@@ -18,6 +18,8 @@ import {
   taskTemplate,
   updateService,
 } from './docker.js';
+import type { Redis } from 'ioredis';
+import type { Deployment } from './deployment.js';
 import type { EventWatcher } from './events.js';
 import { IMAGE } from './context.js';
 import { now, statusCode } from './util.js';
@@ -53,6 +55,34 @@ export interface DriftTarget {
   readonly thaw?: () => void;
   /** How long "network recreated" lets the services' tasks settle on the new network (default 90 s). */
   readonly steadyTimeoutMs?: number;
+}
+
+/**
+ * The Docker part of a drift target for swarmkeeper's run of the example deployment: its objects,
+ * and the nginx config whose desired content lives in Redis under `prefix`.
+ */
+export function swarmkeeperTarget(
+  docker: Dockerode,
+  redis: Redis,
+  deployment: Deployment,
+  prefix: string,
+  otherImage: string,
+): DriftTarget {
+  const configKey = `${prefix}:desired:Config:${deployment.names.nginxConf}`;
+  return {
+    docker,
+    hub: deployment.names.hub,
+    nginx: deployment.names.nginx,
+    notebook: deployment.names.notebook,
+    network: deployment.names.network,
+    spare: deployment.names.spare,
+    otherImage,
+    container: deployment.names.container,
+    configTarget: '/www/proxy.conf',
+    changeConfig: async (content: string) => {
+      await redis.hset(configKey, 'data', content);
+    },
+  };
 }
 
 export interface Drift {
