@@ -27,7 +27,8 @@ export default function setup(): void {
   // A task that mounts /var/run/docker.sock must reach its own node's engine (see own_socket in
   // scripts/cluster-lab.sh); a restart of the lab engine undoes that until `up` runs again.
   for (const node of [1, 2, 3]) {
-    const pidfile = `/var/lib/swarmkeeper-cluster/dockerd-${node}.pid`;
+    // The engine's own pidfile: the script's state folder moves (CI gives it one of its own).
+    const pidfile = `/var/run/docker-skc${node}.pid`;
     const [own, seen] = [`unix:///var/run/docker-skc${node}.sock`, 'unix:///var/run/docker.sock'].map(
       (host) => {
         try {
