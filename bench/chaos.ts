@@ -97,8 +97,10 @@ export interface ChaosChange {
   readonly kind: ChangeKind;
   /** The user whose folder or quota changed. */
   readonly user?: string;
-  /** Seconds from the start of the chaos phase. */
+  /** Seconds from the start of the chaos phase, rounded for the report. */
   readonly atS: number;
+  /** The same, exact: a repair can follow its change within the rounding of `atS`. */
+  readonly atMs: number;
   readonly actMs: number;
   readonly error?: string;
   /** Controller write events matched to this change. */
@@ -475,7 +477,8 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
     const kind = KINDS[Math.floor(random() * KINDS.length)] ?? 'service-removed';
     const user = homes[Math.floor(random() * homes.length)]?.user ?? 'alice';
     const extra = random();
-    const atS = round((now() - chaosStartMono) / 1000);
+    const atMs = now() - chaosStartMono;
+    const atS = round(atMs / 1000);
     const t0 = now();
     const from = Date.now();
     let error: string | undefined;
@@ -511,7 +514,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
     }
     const actMs = round(now() - t0);
     const home = kind === 'folder-removed' || kind === 'quota-changed';
-    timeline.push({ n, kind, ...(home && { user }), atS, actMs, ...(error && { error }), writes: 0 });
+    timeline.push({ n, kind, ...(home && { user }), atS, atMs, actMs, ...(error && { error }), writes: 0 });
     say(`chaos #${n} +${atS}s ${kind}${home ? ` ${user}` : ''} (${actMs} ms)${error ? `: ${error}` : ''}`);
     if (now() - lastLoad > 60_000) {
       loadSamples.push(loadavg().map((v) => round(v, 2)));
@@ -522,9 +525,16 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
 
   // The desired config back to the manifest's, so `swarmkeeper diff -f` can compare with the file.
   if (originalConfig !== null) {
-    const atS = round((now() - chaosStartMono) / 1000);
+    const atMs = now() - chaosStartMono;
     await ctx.redis.hset(redisKey, 'data', originalConfig);
-    timeline.push({ n: timeline.length + 1, kind: 'config-changed', atS, actMs: 0, writes: 0 });
+    timeline.push({
+      n: timeline.length + 1,
+      kind: 'config-changed',
+      atS: round(atMs / 1000),
+      atMs,
+      actMs: 0,
+      writes: 0,
+    });
   }
   say('chaos: changes stopped; waiting for convergence');
   const convergeStart = now();
@@ -651,7 +661,7 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
     let match: (typeof remaining)[number] | undefined;
     let slot = -1;
     for (const r of remaining) {
-      if (r.change.atS * 1000 > at) continue;
+      if (r.change.atMs > at) continue;
       slot = r.slots.findIndex(([o, actions]) => o === object && actions.includes(action));
       if (slot >= 0) {
         match = r;
