@@ -31,7 +31,14 @@ import { IMAGE, RUN_LABEL, RunContext, XFS_STAND_IN } from './lib/context.js';
 import { ControllerProcess } from './lib/controller.js';
 import { buildDeployment, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate } from './lib/docker.js';
-import { makeDrifts, swarmkeeperTarget, type Drift, type DriftTarget } from './lib/drifts.js';
+import {
+  ALL_DRIFTS,
+  makeDrifts,
+  swarmkeeperTarget,
+  type Drift,
+  type DriftId,
+  type DriftTarget,
+} from './lib/drifts.js';
 import { classify, concerns, EventWatcher, type BenchEvent } from './lib/events.js';
 import { writeResult } from './lib/results.js';
 import { waitConverged } from './repair.js';
@@ -63,34 +70,9 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-type ChangeKind =
-  | 'service-removed'
-  | 'service-scaled'
-  | 'image-changed'
-  | 'env-changed'
-  | 'network-removed'
-  | 'network-recreated'
-  | 'config-changed'
-  | 'container-stopped'
-  | 'folder-removed'
-  | 'quota-changed'
-  | 'redis-restart'
-  | 'controller-kill';
+type ChangeKind = DriftId | 'redis-restart' | 'controller-kill';
 
-const KINDS: readonly ChangeKind[] = [
-  'service-removed',
-  'service-scaled',
-  'image-changed',
-  'env-changed',
-  'network-removed',
-  'network-recreated',
-  'config-changed',
-  'container-stopped',
-  'folder-removed',
-  'quota-changed',
-  'redis-restart',
-  'controller-kill',
-];
+const KINDS: readonly ChangeKind[] = [...ALL_DRIFTS, 'redis-restart', 'controller-kill'];
 
 export interface ChaosChange {
   readonly n: number;

@@ -12,6 +12,9 @@ import { ControllerProcess, diffCalls, WRITE_METHODS } from './lib/controller.js
 import { buildDeployment, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate, updateService } from './lib/docker.js';
 import {
+  ALL_DRIFTS,
+  DOCKER_DRIFTS,
+  HOME_DRIFTS,
   makeDrifts,
   measureTrial,
   swarmkeeperTarget,
@@ -78,20 +81,11 @@ export interface RepairResult {
   readonly notes: readonly string[];
 }
 
-const DOCKER_DRIFTS = [
-  'service-removed',
-  'service-scaled',
-  'image-changed',
-  'env-changed',
-  'network-removed',
-  'network-recreated',
-  'config-changed',
-  'container-stopped',
-];
-const HOME_DRIFTS = ['folder-removed', 'quota-changed'];
-const ALL_DRIFTS = [...DOCKER_DRIFTS, ...HOME_DRIFTS];
 /** The resync period of the controller that measures the home-folder rows. */
 const HOME_RESYNC_S = 2;
+
+/** Where a drift stands in the issue's list. */
+const driftOrder = (id: string): number => (ALL_DRIFTS as readonly string[]).indexOf(id);
 
 export async function runRepair(ctx: RunContext, options: { peer: boolean }): Promise<RepairResult> {
   const started = now();
@@ -274,7 +268,7 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
     const previous = await readResult<RepairResult & { runId?: string }>('repair', ctx.smoke);
     if (previous && !('broken' in previous)) {
       const merged = [...previous.rows.filter((r) => !only.includes(r.id)), ...rows].sort(
-        (a, b) => ALL_DRIFTS.indexOf(a.id) - ALL_DRIFTS.indexOf(b.id),
+        (a, b) => driftOrder(a.id) - driftOrder(b.id),
       );
       rows.splice(0, rows.length, ...merged);
       notes.push(

@@ -85,6 +85,21 @@ export function swarmkeeperTarget(
   };
 }
 
+/** The drifts of the list, in its order: those on Docker objects, then the home folder ones. */
+export const DOCKER_DRIFTS = [
+  'service-removed',
+  'service-scaled',
+  'image-changed',
+  'env-changed',
+  'network-removed',
+  'network-recreated',
+  'config-changed',
+  'container-stopped',
+] as const;
+export const HOME_DRIFTS = ['folder-removed', 'quota-changed'] as const;
+export const ALL_DRIFTS = [...DOCKER_DRIFTS, ...HOME_DRIFTS] as const;
+export type DriftId = (typeof ALL_DRIFTS)[number];
+
 export interface Drift {
   readonly id: string;
   readonly title: string;
