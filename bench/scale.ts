@@ -58,6 +58,11 @@ export interface ScaleRow {
       dockerCalls: number;
       redisCommands: number;
     }[];
+    /**
+     * The listing of the store made when the notification subscription is live again, measured by
+     * dropping it (CLIENT KILL TYPE pubsub on the bench's private Redis); absent when none was seen.
+     */
+    readonly relistOnResubscribe?: { readonly cpuMs: number; readonly redisCommands: number };
     /** Events on the shared engine during the window, most of them other people's. */
     readonly foreignEngineEvents: number;
     readonly bursts: readonly Burst[];
@@ -100,7 +105,7 @@ export async function runScale(ctx: RunContext, options: { sizes?: number[] }): 
     if (profiled) profile = profiled;
   }
   notes.push(
-    `Steady state is measured with SWARMKEEPER_RESYNC_SECONDS=${resyncS}; a resync's cost does not depend on the period. Bursts of work are told apart by what they did: a resync runs one quota \`report\`; it lists the store's records only when the store's change counter moved, and on every 4th resync as the safety net for lost notifications (a "resync+list" burst); other bursts are relists set off by Docker events, mostly other people's on the shared engine.`,
+    `Steady state is measured with SWARMKEEPER_RESYNC_SECONDS=${resyncS}; a resync's cost does not depend on the period. Bursts of work are told apart by what they did: a resync runs one quota \`report\`; it lists the store's records only when the store's change counter moved, and on every 20th resync as the safety net for lost notifications (a "resync+list" burst, rarely inside the window); the listing made when the notification subscription is live again after a drop is measured apart by dropping it; other bursts are relists set off by Docker events, mostly other people's on the shared engine.`,
     'CPU is process.cpuUsage() read in the controller over IPC every 100 ms; each read costs the controller about 0.1 ms, included in the figures.',
   );
   return {
@@ -175,13 +180,15 @@ async function runSize(
       standIn.push(run.ms);
     }
     standInRunMs = summarize(standIn).p50 ?? 0;
+    const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
     say(
-      `scale: ${users}: converged in ${round(fromSpawnMs)} ms from spawn (${quotas} quotas, ${quotaRuns} xfs_quota runs)`,
+      `scale: ${users}: converged in ${round(fromSpawnMs)} ms from spawn (${quotas} quotas, ${quotaRuns} xfs_quota runs); ` +
+        `rss ${mb(afterConvergence.rss)} MB, heap used ${mb(afterConvergence.heapUsed)} of ${mb(afterConvergence.heapTotal)} MB, external ${mb(afterConvergence.external)} MB`,
     );
 
     await controller.idle(1000, 5 * 60_000);
     // Bursts are told apart by what they did: a resync runs one quota `report`, and lists every
-    // record (N HGETALL) only when the store changed or on every 4th resync ('resync+list');
+    // record (N HGETALL) only when the store changed or on every 20th resync ('resync+list');
     // anything else was set off by Docker events (other work on the shared engine).
     const probe = async (): Promise<Record<string, number>> => {
       const lines = (await readFile(xfsLog, 'utf8')).split('\n').filter(Boolean);
@@ -254,6 +261,12 @@ async function runSize(
     } else {
       fsNote = 'strace is not installed: filesystem syscalls not countable';
     }
+    // The store is listed again whenever the notification subscription comes back after a drop.
+    // The bench's Redis is private, so every pubsub client on it is this controller's.
+    await ctx.redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const afterDrop = analyse(await sampleWindow(controller, ctx.redis, 6, { probe }), classify);
+    const relist = afterDrop.bursts.find((b) => b.kind === 'rescan');
+    say(`scale: ${users}: relist after a dropped subscription ${relist ? `${relist.cpuMs} ms` : 'not seen'}`);
     const status = await readFile(`/proc/${controller.pid}/status`, 'utf8');
     const peakRssMb = round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024, 1);
     const perResyncRedis: Record<string, number> = {};
@@ -312,6 +325,9 @@ async function runSize(
           redisCommands: b.redisCommands,
         })),
         foreignEngineEvents: foreignEvents,
+        ...(relist && {
+          relistOnResubscribe: { cpuMs: relist.cpuMs, redisCommands: relist.redisCommands },
+        }),
         bursts: resyncBursts,
         window: windowRest,
       },
@@ -361,12 +377,16 @@ async function profileSteady(
     resyncSeconds: resyncS,
     env,
     keepMinLevel: 40,
+    logFile: ctx.logFile(`scale-${users}-profiled`),
     nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
   });
   try {
     await controller.start();
     await sleep(2000);
     await controller.idle(1000, 5 * 60_000);
+    // A fresh controller reconciles every User once at start: let its first resync settle them,
+    // so the window holds only the steady state.
+    await sleep((resyncS + 1) * 1000);
     const from = await controller.stats();
     await sleep((resyncS * 2 + 1) * 1000);
     const to = await controller.stats();

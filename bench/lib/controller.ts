@@ -45,6 +45,8 @@ process.on('message', (message) => {
       cpuSystemUs: cpu.system,
       rss: mem.rss,
       heapUsed: mem.heapUsed,
+      heapTotal: mem.heapTotal,
+      external: mem.external,
       queueDepth: app.controller.queueDepth,
       at: Date.now(),
       monoUs: Number(process.hrtime.bigint() / 1000n),
@@ -61,6 +63,9 @@ export interface ControllerStats {
   readonly cpuSystemUs: number;
   readonly rss: number;
   readonly heapUsed: number;
+  /** V8's heap as allocated (what RSS holds of it), and memory outside it (Buffers, strings handed to native code). */
+  readonly heapTotal: number;
+  readonly external: number;
   readonly queueDepth: number;
   /** The child's monotonic clock in µs (the clock of a --cpu-prof profile). */
   readonly monoUs: number;
@@ -96,6 +101,7 @@ export interface ControllerOptions {
   readonly redisUrl: string;
   readonly prefix: string;
   readonly resyncSeconds?: number;
+  /** Default: BENCH_LOG_LEVEL from the environment, else info. */
   readonly logLevel?: string;
   readonly env?: Record<string, string>;
   /** Where raw log lines go (a file); they are parsed and kept in memory as well (see keepMinLevel). */
@@ -153,7 +159,7 @@ export class ControllerProcess {
       REDIS_URL: this.options.redisUrl,
       SWARMKEEPER_PREFIX: this.options.prefix,
       SWARMKEEPER_RESYNC_SECONDS: String(this.options.resyncSeconds ?? 30),
-      SWARMKEEPER_LOG_LEVEL: this.options.logLevel ?? 'info',
+      SWARMKEEPER_LOG_LEVEL: this.options.logLevel ?? process.env['BENCH_LOG_LEVEL'] ?? 'info',
       SWARMKEEPER_LEADER_ELECTION: 'false',
       ...this.options.env,
     };

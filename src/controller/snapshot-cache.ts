@@ -5,8 +5,8 @@
  *
  * Two things keep repairs off the seven list calls of a relist: after a burst of events the
  * snapshot is re-read in the background once things are quiet (`refreshSoon`), and a removal the
- * engine reports is applied to the snapshot in place (`serviceRemoved`), so the reconcile it sets
- * off plans at once.
+ * engine reports is applied to the snapshot in place (`serviceRemoved`, `networkRemoved`), so the
+ * reconcile it sets off plans at once.
  */
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
 
@@ -19,13 +19,15 @@ export class SnapshotCache {
   private value: ObservedSnapshot | undefined;
   private generation = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** IDs of networks the Swarm removed whose local copy the engine may still list. */
+  private readonly removedNetworks = new Set<string>();
 
   constructor(private readonly reader: ObservedReader) {}
 
   get(): Promise<ObservedSnapshot> {
     if (!this.current) {
       const generation = this.generation;
-      const reading = this.reader.snapshot();
+      const reading = this.reader.snapshot().then((snapshot) => this.withoutRemovedNetworks(snapshot));
       this.current = reading;
       reading.then(
         (snapshot) => {
@@ -71,6 +73,38 @@ export class SnapshotCache {
     this.value = next;
     this.current = Promise.resolve(next);
     return true;
+  }
+
+  /**
+   * The Swarm removed network `id` (a `network remove` event, which only the cluster sends). The
+   * engine goes on listing its local copy until the last task on it has stopped, seconds later,
+   * and creating a network of the same name meanwhile is refused with CheckDuplicate. So the ID is
+   * left out of every snapshot from now on (until no listing has it), and out of the cached one
+   * at once. Returns true when the cached snapshot was patched in place.
+   */
+  networkRemoved(id: string): boolean {
+    this.removedNetworks.add(id);
+    const snapshot = this.value;
+    if (!snapshot || !this.current) return false;
+    const next = this.withoutRemovedNetworks(snapshot);
+    this.generation += 1;
+    this.value = next;
+    this.current = Promise.resolve(next);
+    return true;
+  }
+
+  private withoutRemovedNetworks(snapshot: ObservedSnapshot): ObservedSnapshot {
+    if (this.removedNetworks.size === 0) return snapshot;
+    const listed = new Set<string>();
+    const networks = new Map(snapshot.networks);
+    for (const [name, network] of snapshot.networks) {
+      if (!this.removedNetworks.has(network.Id)) continue;
+      listed.add(network.Id);
+      networks.delete(name);
+    }
+    // Gone from the listing too: nothing left to hide.
+    for (const id of this.removedNetworks) if (!listed.has(id)) this.removedNetworks.delete(id);
+    return listed.size === 0 ? snapshot : { ...snapshot, networks };
   }
 
   stop(): void {

@@ -326,7 +326,7 @@ export class RedisDesiredStore implements DesiredStore {
         const sub = this.subscriberFactory();
         connection = sub;
         this.subscribers.add(sub);
-        // ioredis reconnects and resubscribes by itself; the rescan covers what is missed meanwhile.
+        // ioredis reconnects and resubscribes by itself; `onSubscribed` covers what is missed meanwhile.
         sub.on('error', () => undefined);
         // A lazily connecting client with the offline queue off (the CLI's) would refuse to subscribe.
         if (sub.status === 'wait') await sub.connect();
@@ -341,9 +341,24 @@ export class RedisDesiredStore implements DesiredStore {
           const change = parseChangeMessage(message);
           if (change) subscriber.next(change);
         });
-        // Pattern first: once the changes channel has a subscriber, both sources are live.
-        await sub.psubscribe(this.keys.keyspacePattern(this.db));
-        await sub.subscribe(this.keys.changesChannel);
+        const subscribe = async (): Promise<void> => {
+          // Pattern first: once the changes channel has a subscriber, both sources are live.
+          await sub.psubscribe(this.keys.keyspacePattern(this.db));
+          await sub.subscribe(this.keys.changesChannel);
+        };
+        await subscribe();
+        if (!closed) options.onSubscribed?.();
+        // ioredis resubscribes after a reconnect without saying when it is done. Subscribing again
+        // (harmless twice) and waiting for the replies tells when notifications flow again, so a
+        // list started then misses nothing.
+        sub.on('ready', () => {
+          subscribe().then(
+            () => {
+              if (!closed) options.onSubscribed?.();
+            },
+            () => undefined, // the connection dropped again: its next 'ready' tries again
+          );
+        });
       };
       start().catch((error: unknown) => {
         if (!closed) subscriber.error(wrapError('watch desired records', error));

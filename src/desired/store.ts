@@ -108,6 +108,12 @@ export interface StoreAvailability {
 export interface WatchOptions {
   /** How often a full SCAN re-announces every record, as a safety net for lost notifications. */
   readonly rescanIntervalMs: number;
+  /**
+   * Called each time the subscription is live: first, and again after its connection dropped.
+   * Notifications sent before are lost, so a caller that read the store earlier should read it
+   * again (a Kubernetes informer relists after a broken watch for the same reason).
+   */
+  readonly onSubscribed?: () => void;
 }
 
 export interface DesiredStore {

@@ -37,10 +37,14 @@ export function networkCreateOptionsFor(resource: ResourceOf<'Network'>): Networ
     (c) => compact({ Subnet: c.subnet, IPRange: c.ipRange, Gateway: c.gateway }) ?? {},
   );
   const ipam = compact({ Driver: spec.ipam?.driver, Config: ipamConfig?.length ? ipamConfig : undefined });
+  const driver = spec.driver ?? DEFAULT_NETWORK_DRIVER;
   return {
     Name: resource.metadata.name,
-    CheckDuplicate: true,
-    Driver: spec.driver ?? DEFAULT_NETWORK_DRIVER,
+    // The Swarm refuses a second overlay network of the same name by itself. The engine's own
+    // check would also refuse the name while a removed network's local copy waits for its last
+    // task to stop, which delays its re-creation by the tasks' stop grace period.
+    CheckDuplicate: driver !== 'overlay',
+    Driver: driver,
     ...optional('Attachable', spec.attachable),
     ...optional('Internal', spec.internal),
     ...optional('Options', Object.keys(options).length > 0 ? options : undefined),

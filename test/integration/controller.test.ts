@@ -66,6 +66,15 @@ async function recreateWithoutAttachable(net: string, service: string): Promise<
   await docker('service', 'update', '--detach', '--network-add', net, service);
 }
 
+/** GET /networks/{name}?scope=swarm, which dockerode's types do not offer. */
+async function inspectSwarmNetwork(name: string): Promise<{ Id: string; Attachable: boolean }> {
+  const network = testDocker.getNetwork(name);
+  const inspect = network.inspect.bind(network) as unknown as (opts: {
+    scope: string;
+  }) => Promise<{ Id: string; Attachable: boolean }>;
+  return inspect({ scope: 'swarm' });
+}
+
 async function runningTasks(name: string): Promise<number> {
   const tasks = (await testDocker.listTasks({
     filters: JSON.stringify({ service: [name], 'desired-state': ['running'] }),
@@ -124,6 +133,57 @@ describe('the controller repairs drift', () => {
       expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', name)).toBe('true');
       expect(await docker('network', 'inspect', '-f', '{{.Id}}', name)).not.toBe(firstId);
     });
+  });
+
+  it('recreates a removed network at once, while the engine still lists the old one for a stopping task', async () => {
+    const net = lab.name('busynet');
+    const notebook = lab.name('jupyter-bob');
+    await lab.apply(lab.resource('Network', net, { attachable: true }));
+    await lab.start();
+    await eventually(async () =>
+      expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', net)).toBe('true'),
+    );
+    const firstId = await docker('network', 'inspect', '-f', '{{.Id}}', net);
+    // A notebook the hub spawned (not swarmkeeper's) whose process ignores SIGTERM: its task
+    // takes the whole stop grace period to leave the network.
+    await docker(
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      notebook,
+      '--label',
+      `${TEST_RUN_LABEL}=${testRunId()}`,
+      '--network',
+      net,
+      '--stop-grace-period',
+      '30s',
+      'local/busybox:1',
+      'sleep',
+      '3600',
+    );
+    await eventually(async () => expect(await runningTasks(notebook)).toBe(1));
+
+    await docker('service', 'update', '--detach', '--network-rm', net, notebook);
+    await eventually(async () => {
+      await docker('network', 'rm', firstId);
+    });
+    const removedAt = Date.now();
+    await eventually(
+      async () => {
+        // The Swarm's network of that name, not the engine's local copy of the old one.
+        const current = await inspectSwarmNetwork(net);
+        expect(current.Id).not.toBe(firstId);
+        expect(current.Attachable).toBe(true);
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+    const repairMs = Date.now() - removedAt;
+    // The old copy is still listed (its task is still stopping): the repair did not wait for it.
+    const listed = await docker('network', 'ls', '--no-trunc', '-q', '--filter', `name=${net}`);
+    expect(listed.split('\n')).toContain(firstId);
+    expect(repairMs).toBeLessThan(10_000);
+    expect(lab.logsWith('created', { kind: 'Network', name: net }).length).toBeGreaterThanOrEqual(2);
   });
 
   it('brings back attachable on a network recreated by hand, keeping a managed and an unmanaged service attached', async () => {

@@ -499,6 +499,42 @@ describe('watch', () => {
     }
   });
 
+  it('says when its subscription is live, first and again after the connection was dropped', async () => {
+    const redis = await createRedis({ url: REDIS_URL, mode: 'controller' });
+    const connectionName = `sk-sub-${prefix.replace(/[^a-z0-9-]/gi, '')}`;
+    const store = new RedisDesiredStore({
+      redis,
+      keys,
+      subscriberFactory: () => redis.duplicate({ connectionName }),
+    });
+    opened.push(store);
+    let subscribed = 0;
+    const seen: DesiredChange[] = [];
+    watching.push(
+      store.watch({ rescanIntervalMs: 60_000, onSubscribed: () => (subscribed += 1) }).subscribe({
+        next: (c) => seen.push(c),
+      }),
+    );
+    await waitFor('the first subscription', () => (subscribed === 1 ? true : undefined));
+
+    // Redis drops the subscriber (as it does one over its output buffer limit).
+    const clients = String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+    const id = clients
+      .split('\n')
+      .find((line) => line.includes(` name=${connectionName} `))
+      ?.match(/^id=(\d+)/)?.[1];
+    expect(id).toBeDefined();
+    await raw.call('CLIENT', 'KILL', 'ID', String(id));
+    await waitFor('the subscription to be live again', () => (subscribed === 2 ? true : undefined));
+
+    // Live means live: an edit made now arrives as a notification.
+    await raw.hset(keys.desired('Service', 'after-drop'), 'image', 'x');
+    await waitFor(
+      'a keyspace change after the drop',
+      find(seen, { kind: 'Service', name: 'after-drop', via: 'keyspace' }),
+    );
+  });
+
   it('emits a CLI apply and delete through the changes channel', async () => {
     const controller = await openStore('controller');
     const cli = await openStore('cli');

@@ -108,6 +108,10 @@ describe('parseXfsProjectReport', () => {
     // 2^63 - 1 basic blocks shifted to KiB, as an unlimited-looking corrupt dquot could show.
     const text = '#1000                0          0 4611686018427387903     00 [--------]';
     expect(() => parseXfsProjectReport(text)).toThrow(QuotaReportError);
+    // One KiB past the largest exact figure (8796093022207 KiB, read above).
+    expect(() =>
+      parseXfsProjectReport('#1001                0          0 8796093022208     00 [--------]'),
+    ).toThrow(QuotaReportError);
   });
 
   it('takes the block group when inode columns follow (report -p -bi)', () => {

@@ -63,11 +63,16 @@ export function parseXfsProjectReport(text: string): Map<XfsReportKey, XfsReport
   return rows;
 }
 
+/** The largest KiB count whose byte count is still a safe integer. */
+const MAX_SAFE_KIB = Math.floor(Number.MAX_SAFE_INTEGER / 1024);
+
 function kibToBytes(kib: string, index: number, line: string): number {
-  const bytes = BigInt(kib) * 1024n;
-  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+  // Plain numbers, not BigInt: a report has three per user, every resync. `kib` is all digits
+  // (the row pattern says so), so Number() is exact up to MAX_SAFE_KIB.
+  const value = Number(kib);
+  if (value > MAX_SAFE_KIB) {
     // Rounding would report a limit or usage that is not the one on disk.
     throw new QuotaReportError(index + 1, line, `${kib} KiB does not fit a safe integer of bytes`);
   }
-  return Number(bytes);
+  return value * 1024;
 }
