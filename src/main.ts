@@ -4,6 +4,7 @@
  * controller, feed the events stream from the log, and drain on SIGTERM.
  */
 import { writeSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
 import {
   DockerActuator,
@@ -343,8 +344,24 @@ function quotaDriverFor(homes: ResourceOf<'HomeFolders'>, config: Config): Quota
   });
 }
 
+/**
+ * V8 lets the old generation grow to several times the live heap while the first sync of
+ * thousands of users allocates at speed, and keeps that memory: at 10,000 users 154 MB of heap
+ * held ~60 MB of live objects (RSS 219 MB). Growing it by 15 % at a time kept RSS at ~157 MB
+ * with no measurable change in convergence time or resync CPU (BENCHMARKS.md). The factor is
+ * read whenever V8 sets a new heap limit, so setting it at start, before the controller has
+ * allocated much, is enough.
+ */
+export const LONG_RUN_V8_FLAGS = ['--heap-growing-percent=15'] as const;
+
+/** Applies {@link LONG_RUN_V8_FLAGS}; the controller process calls it once, first. */
+export function tuneHeapForLongRun(): void {
+  for (const flag of LONG_RUN_V8_FLAGS) setFlagsFromString(flag);
+}
+
 export async function runController(config: Config, options: RunOptions): Promise<void> {
   const { log } = options;
+  if (!options.once) tuneHeapForLongRun();
   const app = await assembleController(config, {
     log,
     mode: options.once ? 'cli' : 'controller',

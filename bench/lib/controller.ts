@@ -1,8 +1,8 @@
 /**
  * The controller under test, in its own process so its CPU time and RSS are its own.
  *
- * The child runs the same composition root as `swarmkeeper run` (assembleController from the
- * built dist/main.js, then start), with leader election off (one replica) and the HTTP server
+ * The child runs the same composition root as `swarmkeeper run` (the same V8 heap setting, then
+ * assembleController from the built dist/main.js, then start), with leader election off (one replica) and the HTTP server
  * off (no port to clash with). Unlike bin/swarmkeeper.js it answers `stats` requests on an IPC
  * channel with the app's own DockerCallCounter, process.cpuUsage() and process.memoryUsage(),
  * so the bench reads the counter the app keeps rather than guessing from logs. Its JSON log
@@ -21,7 +21,9 @@ import { pathToFileURL } from 'node:url';
 const base = pathToFileURL(process.cwd() + '/');
 const { loadConfig } = await import(new URL('dist/config.js', base).href);
 const { createLogger } = await import(new URL('dist/log.js', base).href);
-const { assembleController } = await import(new URL('dist/main.js', base).href);
+const { assembleController, tuneHeapForLongRun } = await import(new URL('dist/main.js', base).href);
+// As \`swarmkeeper run\` does, before anything is allocated.
+tuneHeapForLongRun();
 const config = loadConfig(process.env);
 const log = createLogger(config.SWARMKEEPER_LOG_LEVEL);
 const app = await assembleController(config, { log, mode: 'controller', leaderElection: false });
@@ -167,7 +169,7 @@ export class ControllerProcess {
     this.startedAt = now();
     const child = spawn(
       process.execPath,
-      [...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
+      [...benchNodeFlags(), ...(this.options.nodeFlags ?? []), '--input-type=module', '-e', CHILD_SCRIPT],
       { cwd: APP_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     this.child = child;
@@ -315,4 +317,9 @@ export class ControllerProcess {
     await new Promise<void>((resolve) => (this.file ? this.file.end(resolve) : resolve()));
     this.file = undefined;
   }
+}
+
+/** BENCH_NODE_FLAGS: extra node/V8 flags for every controller a bench starts (e.g. to try a GC setting). */
+function benchNodeFlags(): string[] {
+  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
 }
