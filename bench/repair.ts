@@ -512,14 +512,7 @@ async function runPeer(
     });
   }
   if (ctx.smoke) {
-    for (const id of [
-      'service-scaled',
-      'image-changed',
-      'env-changed',
-      'network-removed',
-      'network-recreated',
-      'config-changed',
-    ])
+    for (const id of [...repairable, ...once].filter((d) => !ids.includes(d)))
       rows.push({
         id,
         title: DRIFT_TITLES[id] ?? id,
