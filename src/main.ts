@@ -352,7 +352,7 @@ function quotaDriverFor(homes: ResourceOf<'HomeFolders'>, config: Config): Quota
  * read whenever V8 sets a new heap limit, so setting it at start, before the controller has
  * allocated much, is enough.
  */
-export const LONG_RUN_V8_FLAGS = ['--heap-growing-percent=15'] as const;
+const LONG_RUN_V8_FLAGS = ['--heap-growing-percent=15'] as const;
 
 /** Applies {@link LONG_RUN_V8_FLAGS}; the controller process calls it once, first. */
 export function tuneHeapForLongRun(): void {

@@ -321,14 +321,7 @@ export class Controller {
       void this.onDesiredChange(item);
       return;
     }
-    const removed = item.type !== 'relist' && item.action === 'remove';
-    const patched =
-      removed &&
-      ((item.type === 'service' &&
-        item.name !== undefined &&
-        this.snapshots.serviceRemoved(item.name, item.time)) ||
-        (item.type === 'network' && this.snapshots.networkRemoved(item.id)));
-    if (!patched) this.snapshots.invalidate();
+    if (!this.patchRemoval(item)) this.snapshots.invalidate();
     if (!this.active) return;
     this.snapshots.refreshSoon();
     if (item.type === 'relist') {
@@ -342,6 +335,15 @@ export class Controller {
     } else {
       for (const key of keys.keys) this.enqueue(key);
     }
+  }
+
+  /** Applies a removal the engine reported to the cached snapshot; false when it could not. */
+  private patchRemoval(event: DockerEvent): boolean {
+    if (event.type === 'relist' || event.action !== 'remove') return false;
+    if (event.type === 'service')
+      return event.name !== undefined && this.snapshots.serviceRemoved(event.name, event.time);
+    if (event.type === 'network') return this.snapshots.networkRemoved(event.id);
+    return false;
   }
 
   private async onDesiredChange(change: DesiredChange): Promise<void> {

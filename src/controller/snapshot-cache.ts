@@ -68,10 +68,7 @@ export class SnapshotCache {
     if (!snapshot || !this.current || !(at > snapshot.takenAt)) return false;
     const services = new Map(snapshot.services);
     services.delete(name);
-    const next: ObservedSnapshot = { ...snapshot, services };
-    this.generation += 1;
-    this.value = next;
-    this.current = Promise.resolve(next);
+    this.patch({ ...snapshot, services });
     return true;
   }
 
@@ -86,11 +83,15 @@ export class SnapshotCache {
     this.removedNetworks.add(id);
     const snapshot = this.value;
     if (!snapshot || !this.current) return false;
-    const next = this.withoutRemovedNetworks(snapshot);
+    this.patch(this.withoutRemovedNetworks(snapshot));
+    return true;
+  }
+
+  /** Serves `next` from now on in place of the cached snapshot it was derived from. */
+  private patch(next: ObservedSnapshot): void {
     this.generation += 1;
     this.value = next;
     this.current = Promise.resolve(next);
-    return true;
   }
 
   private withoutRemovedNetworks(snapshot: ObservedSnapshot): ObservedSnapshot {

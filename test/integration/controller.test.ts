@@ -75,6 +75,16 @@ async function inspectSwarmNetwork(name: string): Promise<{ Id: string; Attachab
   return inspect({ scope: 'swarm' });
 }
 
+/** Applies an attachable managed network, starts the controller, and returns the network's ID once created. */
+async function startWithAttachableNetwork(name: string): Promise<string> {
+  await lab.apply(lab.resource('Network', name, { attachable: true }));
+  await lab.start();
+  await eventually(async () =>
+    expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', name)).toBe('true'),
+  );
+  return docker('network', 'inspect', '-f', '{{.Id}}', name);
+}
+
 async function runningTasks(name: string): Promise<number> {
   const tasks = (await testDocker.listTasks({
     filters: JSON.stringify({ service: [name], 'desired-state': ['running'] }),
@@ -122,12 +132,7 @@ describe('the controller repairs drift', () => {
 
   it('recreates a network removed while unused', async () => {
     const name = lab.name('net');
-    await lab.apply(lab.resource('Network', name, { attachable: true }));
-    await lab.start();
-    await eventually(async () =>
-      expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', name)).toBe('true'),
-    );
-    const firstId = await docker('network', 'inspect', '-f', '{{.Id}}', name);
+    const firstId = await startWithAttachableNetwork(name);
     await docker('network', 'rm', name);
     await eventually(async () => {
       expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', name)).toBe('true');
@@ -138,12 +143,7 @@ describe('the controller repairs drift', () => {
   it('recreates a removed network at once, while the engine still lists the old one for a stopping task', async () => {
     const net = lab.name('busynet');
     const notebook = lab.name('jupyter-bob');
-    await lab.apply(lab.resource('Network', net, { attachable: true }));
-    await lab.start();
-    await eventually(async () =>
-      expect(await docker('network', 'inspect', '-f', '{{.Attachable}}', net)).toBe('true'),
-    );
-    const firstId = await docker('network', 'inspect', '-f', '{{.Id}}', net);
+    const firstId = await startWithAttachableNetwork(net);
     // A notebook the hub spawned (not swarmkeeper's) whose process ignores SIGTERM: its task
     // takes the whole stop grace period to leave the network.
     await docker(
