@@ -457,7 +457,7 @@ export class Controller {
   private storeUp(): void {
     if (!this.storeDown) return;
     this.storeDown = false;
-    this.log.info({ heldBackStatus: this.status.heldBack }, 'desired store available again');
+    this.log.info({ heldBackStatus: this.status.takeHeldBack() }, 'desired store available again');
   }
 
   /** The one place a reconcile's outcome is logged. */

@@ -15,6 +15,8 @@ export class StatusWriter {
   /** The one flush running; writes made meanwhile ask it for another round instead of starting their own. */
   private flushing: Promise<boolean> | undefined;
   private again = false;
+  /** Keys a flush could not write since `takeHeldBack` was last asked: what an outage held back. */
+  private readonly heldSinceAsked = new Set<string>();
 
   constructor(
     private readonly store: DesiredStore,
@@ -27,9 +29,15 @@ export class StatusWriter {
     private readonly available: () => boolean = () => true,
   ) {}
 
-  /** Number of statuses waiting for Redis. */
-  get heldBack(): number {
-    return this.pending.size;
+  /**
+   * Number of statuses that had to wait for Redis since the last call, whether written since or
+   * still waiting. Not the pending count at the time of asking: once Redis answers, any reconcile's
+   * write flushes everything pending, so that count races with the reconciles.
+   */
+  takeHeldBack(): number {
+    const held = this.heldSinceAsked.size;
+    this.heldSinceAsked.clear();
+    return held;
   }
 
   async write(kind: Kind, name: string, status: ResourceStatus): Promise<void> {
@@ -75,17 +83,22 @@ export class StatusWriter {
   private async drain(): Promise<boolean> {
     while (this.again) {
       this.again = false;
-      if (!this.available()) return this.pending.size === 0;
+      if (!this.available()) return this.holdPending();
       const batch = [...this.pending.entries()];
       try {
         await this.send(batch.map(([, item]) => item));
       } catch {
-        return false;
+        return this.holdPending();
       }
       // A status written again while this one was on its way stays for the next round.
       for (const [key, item] of batch) if (this.pending.get(key) === item) this.pending.delete(key);
     }
     return true;
+  }
+
+  private holdPending(): boolean {
+    for (const key of this.pending.keys()) this.heldSinceAsked.add(key);
+    return this.pending.size === 0;
   }
 
   private async send(items: readonly Pending[]): Promise<void> {
