@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { toFieldIssues } from './resources/resource.js';
 import { DEFAULT_PREFIX } from './desired/keys.js';
+import { DEFAULT_FOLDERS_PER_RESYNC } from './homes/sweep-window.js';
 
 const environmentSchema = z.object({
   REDIS_URL: z
@@ -28,6 +29,11 @@ const environmentSchema = z.object({
     )
     .default(DEFAULT_PREFIX),
   SWARMKEEPER_RESYNC_SECONDS: z.coerce.number().positive().max(86_400).default(30),
+  /**
+   * Home folders a resync looks at on disk (two lstat each), moving round the users; 0 for every
+   * folder on every resync. See src/homes/sweep-window.ts.
+   */
+  SWARMKEEPER_FOLDERS_PER_RESYNC: z.coerce.number().int().min(0).default(DEFAULT_FOLDERS_PER_RESYNC),
   /** The `xfs_quota` command for HomeFolders with `quota.driver: xfs`; looked up on PATH unless absolute. */
   SWARMKEEPER_XFS_QUOTA: z.string().min(1).default('xfs_quota'),
   /** Keep /etc/projects and /etc/projid in step with the quotas swarmkeeper sets. */

@@ -169,6 +169,7 @@ export async function assembleController(config: Config, options: AssembleOption
       allocator: projectIds,
       archives,
       quotaDriverFor: (homes) => quotaDriverFor(homes, config),
+      foldersPerResync: config.SWARMKEEPER_FOLDERS_PER_RESYNC,
       volumeCheck: {
         image: config.SWARMKEEPER_IMAGE,
         rerunAfterMs: config.SWARMKEEPER_VOLUME_CHECK_RERUN_SECONDS * 1000,

@@ -50,7 +50,7 @@ export interface ControllerOptions {
   /** Home folders: project IDs and the quota backend per HomeFolders. Absent, Users stay Pending. */
   readonly homes?: Pick<
     HomeReconcilerOptions,
-    'allocator' | 'quotaDriverFor' | 'faultInjector' | 'archives'
+    'allocator' | 'quotaDriverFor' | 'faultInjector' | 'archives' | 'foldersPerResync'
   > & {
     /** The per-node volume check job: its image (absent, no job runs) and timing. */
     readonly volumeCheck?: Pick<VolumeCheckJobsOptions, 'image' | 'rerunAfterMs' | 'jobTimeoutMs'>;

@@ -14,6 +14,12 @@ import { NotFoundError, StoreUnavailableError, describeError } from '../errors.j
 import { FolderManager, type FolderStamp, type StampPaths } from '../homes/folders.js';
 import { folderName } from '../homes/naming.js';
 import { QuotaBatcher } from '../homes/quota/batcher.js';
+import {
+  DEFAULT_FOLDERS_PER_RESYNC,
+  inSweepWindow,
+  resyncsPerFullSweep,
+  sweepWindow,
+} from '../homes/sweep-window.js';
 import type { QuotaDriver, QuotaUsage } from '../homes/quota/driver.js';
 import { ensureUserVolume, templatePattern, userVolumeFor } from '../homes/user-volume.js';
 import type { Logger } from '../log.js';
@@ -52,6 +58,8 @@ export interface HomeReconcilerOptions {
   readonly volumeChecks?: VolumeCheckJobs;
   /** Archives in progress, so one interrupted by a crash is finished at the next start. */
   readonly archives?: ArchiveJournal;
+  /** Settled users whose folder a resync `lstat`s; 0 for all (see src/homes/sweep-window.ts). */
+  readonly foldersPerResync?: number;
 }
 
 /** What one HomeFolders export needs at run time; rebuilt when its spec changes. */
@@ -89,7 +97,7 @@ function volumeStamp(volume: ObservedVolume | undefined): string | undefined {
   return volume === undefined ? undefined : JSON.stringify([volume.Driver, volume.Options, volume.Labels]);
 }
 
-/** Users stamped between two yields to the event loop during a sweep. */
+/** Users checked between two yields to the event loop during a sweep. */
 const SWEEP_CHUNK = 1000;
 
 /** A missing root is usually an NFS mount not there yet: look again soon, but not in a tight loop. */
@@ -109,6 +117,8 @@ export class HomeReconciler {
   private readonly settled = new Map<string, Settled>();
   /** The HomeFolders object each export's users were last queued for. */
   private readonly queuedFor = new Map<string, Homes>();
+  /** Index in the User list where the next sweep's window of folders starts. */
+  private sweepCursor = 0;
 
   constructor(private readonly options: HomeReconcilerOptions) {
     this.wallClock = options.wallClock ?? (() => new Date());
@@ -152,7 +162,7 @@ export class HomeReconciler {
     await this.options.status.write('HomeFolders', name, {
       sync: nodes?.inSync === false ? 'OutOfSync' : 'Synced',
       health: nodes?.running ? 'Progressing' : 'Healthy',
-      message: [`${users.length} users`, nodes?.message].filter(Boolean).join('; '),
+      message: [`${users.length} users`, this.sweepMessage(), nodes?.message].filter(Boolean).join('; '),
       lastSyncedAt: this.now(),
       ...(nodes && { nodes: nodes.nodes }),
     });
@@ -163,17 +173,24 @@ export class HomeReconciler {
 
   /**
    * The users a resync must reconcile: every one not settled (never found in sync, or changed
-   * since), plus those whose quota line, volume or folder stamp moved. Two lstat calls per settled
-   * user and no other I/O, so a resync of ten thousand users costs tens of milliseconds.
+   * since), plus those whose quota line or volume moved, plus those in this resync's window of
+   * folders whose lstat stamp moved. No I/O but two lstat calls per user in the window, so the
+   * cost of a resync is bounded whatever the number of users (see src/homes/sweep-window.ts).
    * Call after {@link refreshUsage}, with the snapshot the resync just read.
    */
   async sweep(snapshot: ObservedSnapshot | undefined): Promise<string[]> {
     const due: string[] = [];
     const users = this.options.cache.resourceList('User');
+    const window = sweepWindow(
+      this.sweepCursor,
+      users.length,
+      this.options.foldersPerResync ?? DEFAULT_FOLDERS_PER_RESYNC,
+    );
+    this.sweepCursor = window.next;
     for (let i = 0; i < users.length; i++) {
       if (i > 0 && i % SWEEP_CHUNK === 0) await yieldToLoop();
       const user = users[i] as User;
-      if (!this.stillSettled(user, snapshot)) {
+      if (!this.stillSettled(user, snapshot, inSweepWindow(window, i, users.length))) {
         this.settled.delete(user.metadata.name);
         due.push(`User/${user.metadata.name}`);
       }
@@ -186,7 +203,16 @@ export class HomeReconciler {
     return due;
   }
 
-  private stillSettled(user: User, snapshot: ObservedSnapshot | undefined): boolean {
+  /** Says how late a folder changed by hand may be found, once that is more than one resync. */
+  private sweepMessage(): string | undefined {
+    const resyncs = resyncsPerFullSweep(
+      this.options.cache.resourceList('User').length,
+      this.options.foldersPerResync ?? DEFAULT_FOLDERS_PER_RESYNC,
+    );
+    return resyncs > 1 ? `each folder looked at on disk every ${resyncs} resyncs` : undefined;
+  }
+
+  private stillSettled(user: User, snapshot: ObservedSnapshot | undefined, lookOnDisk: boolean): boolean {
     const s = this.settled.get(user.metadata.name);
     if (s?.user !== user) return false;
     const homes = this.homesOf(user);
@@ -195,6 +221,7 @@ export class HomeReconciler {
     if (usage?.hardLimitBytes !== s.hardLimitBytes || usage?.usedBytes !== s.usedBytes) return false;
     if (s.volume && (!snapshot || volumeStamp(snapshot.volumes.get(s.volume.name)) !== s.volume.stamp))
       return false;
+    if (!lookOnDisk) return true;
     try {
       return s.runtime.folders.stamp(s.paths) === s.stamp;
     } catch {

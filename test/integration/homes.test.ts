@@ -144,6 +144,31 @@ describe('home folders', () => {
     await eventually(async () => expect(await limitOf('alice')).toBe(2 * 1024 ** 3), { timeoutMs: 15_000 });
   });
 
+  it('looks at a window of folders per resync, and in turn repairs every folder changed by hand', async () => {
+    const names = ['ua', 'ub', 'uc', 'ud', 'ue', 'uf', 'ug'];
+    await lab.apply(homes({ emailFile: false }), ...names.map((n) => user(n)));
+    await lab.start({ env: { SWARMKEEPER_XFS_QUOTA: STAND_IN, SWARMKEEPER_FOLDERS_PER_RESYNC: '2' } });
+    await eventually(async () => {
+      for (const n of names) expect((await lab.store.readStatus('User', n))?.sync).toBe('Synced');
+    });
+    expect((await lab.store.readStatus('HomeFolders', lab.name('nfs')))?.message).toBe(
+      '7 users; each folder looked at on disk every 4 resyncs',
+    );
+    const drifted = (): string[] =>
+      lab.logs.filter((l) => l.msg === 'drift detected' && l.kind === 'User').map((l) => String(l.name));
+    const before = drifted().length;
+
+    // Changed where no notification tells: only the sweep's lstat can find these.
+    for (const n of names) await chmod(path.join(root, n), 0o700);
+    await eventually(
+      async () => {
+        for (const n of names) expect((await stat(path.join(root, n))).mode & 0o7777).toBe(0o770);
+      },
+      { timeoutMs: 15_000 },
+    );
+    expect(drifted().slice(before).sort()).toEqual(names);
+  });
+
   it('keeps project IDs across a controller restart and batches xfs_quota calls', async () => {
     const users = Array.from({ length: 1000 }, (_, i) => user(`user${String(i).padStart(4, '0')}`));
     await lab.apply(homes({ emailFile: false }), ...users);
