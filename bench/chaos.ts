@@ -22,14 +22,14 @@
  * Writes bench/results/chaos.json and rewrites BENCHMARKS.md; exits 1 when a check fails.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { PrivateRedis } from '../test/support/redis-server.js';
 import { swarmkeeper } from './lib/cli.js';
 import { IMAGE, RUN_LABEL, RunContext, XFS_STAND_IN } from './lib/context.js';
 import { ControllerProcess } from './lib/controller.js';
-import { buildDeployment, type Deployment } from './lib/deployment.js';
+import { deploymentFor, tagOtherImage, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate } from './lib/docker.js';
 import {
   ALL_DRIFTS,
@@ -43,17 +43,7 @@ import { classify, concerns, EventWatcher, type BenchEvent } from './lib/events.
 import { writeResult } from './lib/results.js';
 import { waitConverged } from './repair.js';
 import { writeReport } from './report.js';
-import {
-  errorMessage,
-  freePorts,
-  now,
-  round,
-  say,
-  sleep,
-  summarize,
-  waitFor,
-  type Summary,
-} from './lib/util.js';
+import { errorMessage, now, round, say, sleep, summarize, waitFor, type Summary } from './lib/util.js';
 
 const MANAGED_LABEL = 'io.swarmkeeper.managed';
 const MARKER = '.chaos-marker';
@@ -341,23 +331,9 @@ async function runChaos(ctx: RunContext, redisServer: PrivateRedis, args: Args):
   const startedAt = new Date().toISOString();
   const loadStart = loadavg().map((v) => round(v, 2));
   const random = seededRandom(args.seed);
-  const np = ctx.newNamePrefix();
-  const dir = path.join(ctx.tmp, 'chaos');
-  await mkdir(dir, { recursive: true });
-  const deployment = await buildDeployment({
-    np,
-    dir,
-    labels: ctx.labels,
-    ports: await freePorts(4),
-    extras: true,
-    quotaDriver: 'xfs',
-    extraUsers: 4,
-  });
-  const otherImage = `local/busybox:${np}`;
-  await ctx.docker.getImage(IMAGE).tag({ repo: 'local/busybox', tag: np });
-  ctx.onCleanup(`image tag ${otherImage}`, async () => {
-    await ctx.docker.getImage(otherImage).remove({ noprune: true });
-  });
+  const deployment = await deploymentFor(ctx, 'chaos', { extras: true, quotaDriver: 'xfs', extraUsers: 4 });
+  const { np, dir } = deployment;
+  const otherImage = await tagOtherImage(ctx, deployment);
 
   const events = new EventWatcher(ctx.docker, (e) => concerns(e, [np]));
   await events.start();

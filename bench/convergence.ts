@@ -6,12 +6,11 @@
  * peer: the equivalent compose file deployed with `docker stack deploy`, timed until all its
  * tasks run.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { swarmkeeper } from './lib/cli.js';
 import { removeRunObjects, type RunContext } from './lib/context.js';
 import { ControllerProcess } from './lib/controller.js';
-import { buildDeployment, type Deployment } from './lib/deployment.js';
+import { deploymentFor, type Deployment } from './lib/deployment.js';
 import { networkByName, serviceByName, taskCounts } from './lib/docker.js';
 import { PeerStack } from './lib/peer.js';
 import { notReady } from './lib/status.js';
@@ -53,11 +52,8 @@ export async function runConvergence(
   const skRaw: { apply: number; running: number; healthy: number }[] = [];
   let leftOut = 0;
   for (let trial = 1; trial <= trials; trial++) {
-    const np = ctx.newNamePrefix();
-    const dir = path.join(ctx.tmp, `convergence-${trial}`);
-    await mkdir(dir, { recursive: true });
-    const ports = await freePorts(4);
-    const deployment = await buildDeployment({ np, dir, labels: ctx.labels, ports });
+    const deployment = await deploymentFor(ctx, `convergence-${trial}`);
+    const { np } = deployment;
     const prefix = ctx.newPrefix('convergence');
     const controller = new ControllerProcess({
       redisUrl: ctx.redisUrl,

@@ -3,15 +3,13 @@
  * in smoke mode) with the default 30 s resync. Every write to Docker is counted from the Docker
  * event stream (not from the controller's logs): the target is none.
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { swarmkeeper } from './lib/cli.js';
 import { removeRunObjects, type RunContext } from './lib/context.js';
 import { ControllerProcess, diffCalls, totalCalls, WRITE_METHODS } from './lib/controller.js';
-import { buildDeployment } from './lib/deployment.js';
+import { deploymentFor } from './lib/deployment.js';
 import { classify, concerns, EventWatcher } from './lib/events.js';
 import { notReady } from './lib/status.js';
-import { errorMessage, freePorts, now, round, say, sleep, waitFor } from './lib/util.js';
+import { errorMessage, now, round, say, sleep, waitFor } from './lib/util.js';
 
 export interface FlappingResult {
   readonly benchmark: 'flapping';
@@ -42,16 +40,8 @@ export async function runFlapping(ctx: RunContext, options: { seconds?: number }
   const startedAt = new Date().toISOString();
   const windowSeconds = options.seconds ?? (ctx.smoke ? 60 : 600);
   const users = 1000;
-  const np = ctx.newNamePrefix();
-  const dir = path.join(ctx.tmp, 'flapping');
-  await mkdir(dir, { recursive: true });
-  const deployment = await buildDeployment({
-    np,
-    dir,
-    labels: ctx.labels,
-    ports: await freePorts(4),
-    extraUsers: users,
-  });
+  const deployment = await deploymentFor(ctx, 'flapping', { extraUsers: users });
+  const { np } = deployment;
   const prefix = ctx.newPrefix('flapping');
   const controller = new ControllerProcess({
     redisUrl: ctx.redisUrl,

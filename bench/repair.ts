@@ -4,12 +4,11 @@
  * the filesystem). In the same run: the floor (one service create plus the delivery of its
  * event) and the peer (docker stack deploy every 30 s) on the same drifts.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { swarmkeeper } from './lib/cli.js';
 import { IMAGE, removeRunObjects, RUN_LABEL, XFS_STAND_IN, type RunContext } from './lib/context.js';
 import { ControllerProcess, diffCalls, WRITE_METHODS } from './lib/controller.js';
-import { buildDeployment, type Deployment } from './lib/deployment.js';
+import { deploymentFor, tagOtherImage, type Deployment } from './lib/deployment.js';
 import { serviceByName, taskCounts, taskTemplate, updateService } from './lib/docker.js';
 import {
   ALL_DRIFTS,
@@ -92,23 +91,9 @@ export async function runRepair(ctx: RunContext, options: { peer: boolean }): Pr
   const startedAt = new Date().toISOString();
   const trials = ctx.smoke ? 1 : 20;
   const notes: string[] = [];
-  const np = ctx.newNamePrefix();
-  const dir = path.join(ctx.tmp, 'repair');
-  await mkdir(dir, { recursive: true });
-  const ports = await freePorts(4);
-  const deployment = await buildDeployment({
-    np,
-    dir,
-    labels: ctx.labels,
-    ports,
-    extras: true,
-    quotaDriver: 'xfs',
-  });
-  const otherImage = `local/busybox:${np}`;
-  await ctx.docker.getImage(IMAGE).tag({ repo: 'local/busybox', tag: np });
-  ctx.onCleanup(`image tag ${otherImage}`, async () => {
-    await ctx.docker.getImage(otherImage).remove({ noprune: true });
-  });
+  const deployment = await deploymentFor(ctx, 'repair', { extras: true, quotaDriver: 'xfs' });
+  const { np, dir, ports } = deployment;
+  const otherImage = await tagOtherImage(ctx, deployment);
 
   // BENCH_PEER_ONLY=1 measures the peer again and keeps swarmkeeper's rows of the last result.
   if (process.env.BENCH_PEER_ONLY && options.peer) {

@@ -7,7 +7,8 @@
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { IMAGE, REPO_ROOT } from './context.js';
+import { IMAGE, REPO_ROOT, type RunContext } from './context.js';
+import { freePorts } from './util.js';
 
 export const EXAMPLE_DIR = path.join(REPO_ROOT, 'manifests/examples/local');
 const DEMO_ROOT = '/tmp/swarmkeeper-demo';
@@ -115,6 +116,36 @@ export async function loadExample(): Promise<{ docs: ManifestDoc[]; files: strin
     }
   }
   return { docs, files: entries.filter((e) => !e.endsWith('.yaml') && e !== 'README.md') };
+}
+
+/**
+ * The example for one benchmark of this run: a fresh name prefix, its own folder under the run's
+ * temp dir (`folder`), four free ports and the run's labels.
+ */
+export async function deploymentFor(
+  ctx: RunContext,
+  folder: string,
+  options: Pick<DeploymentOptions, 'extras' | 'quotaDriver' | 'extraUsers'> = {},
+): Promise<Deployment> {
+  const dir = path.join(ctx.tmp, folder);
+  await mkdir(dir, { recursive: true });
+  return buildDeployment({
+    np: ctx.newNamePrefix(),
+    dir,
+    labels: ctx.labels,
+    ports: await freePorts(4),
+    ...options,
+  });
+}
+
+/** A second tag of the bench image, private to the deployment: what an "image changed" drift sets. */
+export async function tagOtherImage(ctx: RunContext, deployment: Deployment): Promise<string> {
+  const otherImage = `local/busybox:${deployment.np}`;
+  await ctx.docker.getImage(IMAGE).tag({ repo: 'local/busybox', tag: deployment.np });
+  ctx.onCleanup(`image tag ${otherImage}`, async () => {
+    await ctx.docker.getImage(otherImage).remove({ noprune: true });
+  });
+  return otherImage;
 }
 
 export async function buildDeployment(options: DeploymentOptions): Promise<Deployment> {

@@ -29,7 +29,7 @@ import {
   swarmkeeperImageOnNodes,
   type ClusterNode,
 } from '../support/cluster.js';
-import { removeTestObjects } from '../support/docker-cleanup.js';
+import { removeTestObjects, startUserSession } from '../support/docker-cleanup.js';
 import { eventually } from '../support/eventually.js';
 import { TEST_RUN_LABEL, testRunId } from '../support/lab.js';
 
@@ -165,14 +165,7 @@ describe('per-node volume check job on three nodes', () => {
     const alice = await staleVolume(2, 'alice');
     const bob = await staleVolume(3, 'bob');
     // bob's session runs on node 3: his volume is in use there.
-    const session = await dockerOf(3).createContainer({
-      name: lab.name('session-bob'),
-      Image: 'local/busybox:1',
-      Cmd: ['sleep', '3600'],
-      Labels: { [TEST_RUN_LABEL]: testRunId() },
-      HostConfig: { Binds: [`${bob}:/home/jovyan/work`] },
-    });
-    await session.start();
+    const session = await startUserSession(lab.name('session-bob'), bob, dockerOf(3));
 
     await lab.apply(homes(old));
     // No rerun while this part looks: bob's volume in use would start one every few seconds,

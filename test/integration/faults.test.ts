@@ -21,6 +21,7 @@ import type { Resource } from '../../src/resources/resource.js';
 import { ControllerLab } from '../support/controller.js';
 import { ControllerProcess, ensureBuilt } from '../support/controller-process.js';
 import { testDocker } from '../support/docker-cleanup.js';
+import { engineEventsBetween } from '../support/engine-events.js';
 import { eventually } from '../support/eventually.js';
 import { REDIS_URL, TEST_RUN_LABEL, testRunId } from '../support/lab.js';
 import { PrivateRedis } from '../support/redis-server.js';
@@ -54,20 +55,8 @@ async function runningTasks(name: string): Promise<number> {
 
 /** `create` events of service `name` between two instants, from the engine's own event log. */
 async function serviceCreates(name: string, sinceMs: number, untilMs: number): Promise<number> {
-  const out = await docker(
-    'events',
-    '--since',
-    (sinceMs / 1000).toFixed(3),
-    '--until',
-    (untilMs / 1000).toFixed(3),
-    '--filter',
-    'type=service',
-    '--filter',
-    'event=create',
-    '--format',
-    '{{.Actor.Attributes.name}}',
-  );
-  return out.split('\n').filter((line) => line === name).length;
+  const events = await engineEventsBetween(docker, sinceMs, untilMs, ['type=service', 'event=create']);
+  return events.filter((e) => e.Actor?.Attributes?.name === name).length;
 }
 
 let lab: ControllerLab;

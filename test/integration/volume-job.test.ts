@@ -17,7 +17,7 @@ import type { Resource } from '../../src/resources/resource.js';
 import { LABELS } from '../../src/resources/metadata.js';
 import { runCli } from '../support/cli.js';
 import { ControllerLab } from '../support/controller.js';
-import { testDocker } from '../support/docker-cleanup.js';
+import { startUserSession, testDocker } from '../support/docker-cleanup.js';
 import { eventually } from '../support/eventually.js';
 import { buildSwarmkeeperImage } from '../support/image.js';
 import { REDIS_URL, TEST_RUN_LABEL, testRunId } from '../support/lab.js';
@@ -92,14 +92,7 @@ describe('per-node volume check job', () => {
       });
     }
     // bob's session is running: his volume is in use.
-    const session = await testDocker.createContainer({
-      name: lab.name('session-bob'),
-      Image: 'local/busybox:1',
-      Cmd: ['sleep', '3600'],
-      Labels: { [TEST_RUN_LABEL]: testRunId() },
-      HostConfig: { Binds: [`${bob}:/home/jovyan/work`] },
-    });
-    await session.start();
+    await startUserSession(lab.name('session-bob'), bob);
 
     const homesName = lab.name('nfs');
     await lab.apply(homes(old));

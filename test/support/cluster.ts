@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ControllerProcess } from './controller-process.js';
+import { engineEventsBetween } from './engine-events.js';
 import { buildSwarmkeeperImage } from './image.js';
 import { REDIS_URL } from './lab.js';
 
@@ -156,33 +157,14 @@ export interface WriteEvent {
   readonly name: string;
 }
 
-interface EngineEvent {
-  Type: string;
-  Action: string;
-  scope?: string;
-  Actor?: { Attributes?: { name?: string } };
-}
-
 /** Write events on the manager for objects whose name starts with `namePrefix`, between two instants. */
 export async function writesBetween(
   namePrefix: string,
   sinceMs: number,
   untilMs: number,
 ): Promise<WriteEvent[]> {
-  const out = await dockerOn(
-    1,
-    'events',
-    '--since',
-    (sinceMs / 1000).toFixed(3),
-    '--until',
-    (untilMs / 1000).toFixed(3),
-    '--format',
-    '{{json .}}',
-  );
-  return out
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as EngineEvent)
+  const events = await engineEventsBetween((...args) => dockerOn(1, ...args), sinceMs, untilMs);
+  return events
     .filter((e) => WRITES[e.Type]?.has(e.Action) === true && (e.Type !== 'network' || e.scope === 'swarm'))
     .map((e) => ({ type: e.Type, action: e.Action, name: e.Actor?.Attributes?.name ?? '' }))
     .filter((e) => e.name.startsWith(namePrefix));

@@ -1,8 +1,28 @@
-/** Removes the Docker objects a test created: those carrying this run's label and a name with the test's prefix. */
+/**
+ * The test's Docker client; removing the Docker objects a test created (those carrying this run's
+ * label and a name with the test's prefix); a user's running session, labelled the same way.
+ */
 import Dockerode from 'dockerode';
 import { TEST_RUN_LABEL, testRunId } from './lab.js';
 
 export const testDocker = new Dockerode({ socketPath: '/var/run/docker.sock' });
+
+/** A container mounting a user's volume, as a running notebook does: while it runs the volume is in use. */
+export async function startUserSession(
+  name: string,
+  volume: string,
+  docker: Dockerode = testDocker,
+): Promise<Dockerode.Container> {
+  const session = await docker.createContainer({
+    name,
+    Image: 'local/busybox:1',
+    Cmd: ['sleep', '3600'],
+    Labels: { [TEST_RUN_LABEL]: testRunId() },
+    HostConfig: { Binds: [`${volume}:/home/jovyan/work`] },
+  });
+  await session.start();
+  return session;
+}
 
 /** `docker` is the lab engine unless a test works on another one (the cluster suite's manager). */
 export async function removeTestObjects(namePrefix: string, docker: Dockerode = testDocker): Promise<void> {
