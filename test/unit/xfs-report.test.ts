@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { QuotaReportError } from '../../src/errors.js';
-import { parseXfsProjectReport } from '../../src/homes/quota/xfs-report.js';
+import { XfsReportParser, parseXfsProjectReport } from '../../src/homes/quota/xfs-report.js';
 
 const KiB = 1024;
 
@@ -147,6 +147,52 @@ describe('parseXfsProjectReport', () => {
   it('refuses human-readable (-h) output instead of misreading 1.5G as a number', () => {
     expect(() => parseXfsProjectReport('#1000        1.5G      0     2G  00 [------]')).toThrow(
       QuotaReportError,
+    );
+  });
+});
+
+describe('XfsReportParser', () => {
+  const FIRST = [
+    '#1000            100          0       2048     00 [--------]',
+    '#1001            200          0       2048     00 [--------]',
+    '#1002            300          0       2048     00 [--------]',
+  ];
+
+  it('hands back the previous row object for an unchanged line, and parses changed ones afresh', () => {
+    const parser = new XfsReportParser();
+    const first = parser.parse(FIRST.join('\n'));
+    const changed = '#1001            201          0       2048     00 [--------]';
+    const second = parser.parse(
+      [FIRST[0], changed, '#1003              0          0       4096     00 [--------]'].join('\n'),
+    );
+    expect(second.get(1000)).toBe(first.get(1000));
+    expect(second.get(1001)).not.toBe(first.get(1001));
+    expect(second.get(1001)).toEqual({ usedBytes: 201 * KiB, softLimitBytes: 0, hardLimitBytes: 2048 * KiB });
+    expect(second.get(1003)).toEqual({ usedBytes: 0, softLimitBytes: 0, hardLimitBytes: 4096 * KiB });
+    expect(second.has(1002)).toBe(false);
+    // The same figures as a parser with no past.
+    expect(second).toEqual(
+      parseXfsProjectReport(
+        [FIRST[0], changed, '#1003              0          0       4096     00 [--------]'].join('\n'),
+      ),
+    );
+  });
+
+  it('remembers only the last report: a line gone for one report is parsed again when it returns', () => {
+    const parser = new XfsReportParser();
+    const first = parser.parse(FIRST.join('\n'));
+    parser.parse(FIRST[0] ?? '');
+    const third = parser.parse(FIRST.join('\n'));
+    expect(third.get(1000)).toBe(first.get(1000));
+    expect(third.get(1002)).not.toBe(first.get(1002));
+    expect(third.get(1002)).toEqual(first.get(1002));
+  });
+
+  it('still refuses an unknown line after a good report, naming its line number', () => {
+    const parser = new XfsReportParser();
+    parser.parse(FIRST.join('\n'));
+    expect(() => parser.parse(`${FIRST.join('\n')}\nXFS_GETQUOTA: Operation not permitted`)).toThrow(
+      expect.objectContaining({ code: 'SK_QUOTA_REPORT', lineNumber: 4 }),
     );
   });
 });

@@ -42,7 +42,7 @@ import {
   updateProjidText,
   type ProjectFilePaths,
 } from './project-files.js';
-import { parseXfsProjectReport } from './xfs-report.js';
+import { XfsReportParser, type XfsReportRow } from './xfs-report.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -103,6 +103,8 @@ export class XfsQuotaDriver implements QuotaDriver {
   private readonly projectNames: (() => Promise<ReadonlyMap<number, string>>) | undefined;
   /** Names of the IDs this driver applied or released, the freshest source for report(). */
   private readonly names = new Map<number, string>();
+  private readonly reportParser = new XfsReportParser();
+  private readonly usageOfRow = new WeakMap<XfsReportRow, QuotaUsage>();
   /** apply/release run one at a time: they rewrite the same files and retag the same trees. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -199,17 +201,24 @@ export class XfsQuotaDriver implements QuotaDriver {
       'report -p -b -N -n',
       this.mountPoint,
     ]);
-    const rows = parseXfsProjectReport(stdout);
+    const rows = this.reportParser.parse(stdout);
     const names = await this.knownNames();
     const usage = new Map<string, QuotaUsage>();
     for (const [key, row] of rows) {
-      const name = typeof key === 'number' ? (names.get(key) ?? `#${key}`) : key;
-      usage.set(name, { usedBytes: row.usedBytes, hardLimitBytes: row.hardLimitBytes });
+      // The parser hands back an unchanged line's row object, so its usage object is kept too.
+      let figures = this.usageOfRow.get(row);
+      if (figures === undefined) {
+        figures = { usedBytes: row.usedBytes, hardLimitBytes: row.hardLimitBytes };
+        this.usageOfRow.set(row, figures);
+      }
+      usage.set(typeof key === 'number' ? (names.get(key) ?? `#${key}`) : key, figures);
     }
     return usage;
   }
 
-  private async knownNames(): Promise<Map<number, string>> {
+  private async knownNames(): Promise<ReadonlyMap<number, string>> {
+    // The usual case, and no copy of ten thousand names per resync.
+    if (!this.files && !this.projectNames) return this.names;
     const names = new Map<number, string>();
     if (this.files)
       for (const [id, name] of projidNames(await readIfExists(this.files.projid))) names.set(id, name);
