@@ -2,7 +2,7 @@
  * Steady-state cost per resync: samples the controller (CPU time, the app's Docker call counter,
  * RSS) and Redis (INFO commandstats of the private server) every 100 ms, then cuts the timeline
  * into bursts of work. Between resyncs an idle controller uses next to no CPU, so each burst is
- * one resync (or a resync and the store's rescan, which runs every fourth period).
+ * one resync (or a resync and the store's listing, which runs every 20th period).
  */
 import type { Redis } from 'ioredis';
 import {
@@ -99,12 +99,16 @@ export async function sampleWindow(
   return samples;
 }
 
-/** Bursts: runs of samples using more than `busyMsPer100` ms CPU per 100 ms, merged across short gaps. */
+/**
+ * Bursts: runs of samples using more than `busyMsPer100` ms CPU per 100 ms, merged across short
+ * gaps. A burst's `extra` counters (the caller's probe) start up to `extraLookBackMs` before it,
+ * never before the previous burst's end: work that waits on another process (a resync's quota
+ * report, run by xfs_quota while the controller idles) leaves its mark just before the busy part.
+ */
 export function analyse(
   samples: readonly Sample[],
   classify: (burst: Omit<Burst, 'kind'>) => string = () => 'work',
-  busyMsPer100 = 4,
-  mergeGapMs = 700,
+  { busyMsPer100 = 4, mergeGapMs = 700, extraLookBackMs = 0 } = {},
 ): Window {
   if (samples.length < 2) throw new Error('a window needs at least two samples');
   const first = samples[0]!;
@@ -132,9 +136,12 @@ export function analyse(
   };
   // A burst cut by either end of the window is only partly measured: leave it out.
   const complete = ranges.filter(([i, j]) => i > 0 && j < samples.length - 2);
-  const bursts: Burst[] = complete.map(([i, j]) => {
+  const bursts: Burst[] = complete.map(([i, j], n) => {
     const a = samples[i]!;
     const b = samples[j]!;
+    let from = i;
+    const floor = n > 0 ? complete[n - 1]![1] : 0;
+    while (from > floor && a.at - samples[from - 1]!.at <= extraLookBackMs) from--;
     const docker = diffCalls(a.stats.calls, b.stats.calls);
     const redis = sumRedis(a.redis, b.redis);
     let maxRss = 0;
@@ -143,7 +150,7 @@ export function analyse(
       startS: round((a.at - first.at) / 1000, 1),
       startWall: a.wall,
       endWall: b.wall,
-      extra: sumRedis(a.extra, b.extra),
+      extra: sumRedis(samples[from]!.extra, b.extra),
       durationMs: round(b.at - a.at, 0),
       cpuMs: round(cpuMs(b.stats) - cpuMs(a.stats), 1),
       dockerCalls: totalCalls(docker),
