@@ -11,7 +11,6 @@ import type { Logger } from '../log.js';
 import type { DockerEvent } from '../observed/events.js';
 import type { ObservedReader, ObservedSnapshot } from '../observed/reader.js';
 import { isKind, type Kind } from '../resources/kinds/index.js';
-import { isVolumeCheckJob } from '../reconcile/volume-check.js';
 import { LABELS } from '../resources/metadata.js';
 import type { ControllerObserver } from './observer.js';
 import { systemClock, type Clock } from './clock.js';
@@ -496,8 +495,12 @@ function ownedKeys(snapshot: ObservedSnapshot, owner: string): string[] {
   const owns = (labels: Readonly<Record<string, string>> | null | undefined): boolean =>
     labels?.[LABELS.managed] === 'true' && labels[LABELS.owner] === owner;
   const keys: string[] = [];
-  for (const [name, service] of snapshot.services)
-    if (owns(service.labels) && !isVolumeCheckJob(service.labels)) keys.push(`Service/${name}`);
+  for (const [name, service] of snapshot.services) {
+    if (!owns(service.labels)) continue;
+    // A job belongs to its HomeFolders: found here, a job of a deleted one is removed.
+    const checked = service.labels[LABELS.volumeCheck];
+    keys.push(checked === undefined ? `Service/${name}` : `HomeFolders/${checked}`);
+  }
   for (const [name, network] of snapshot.networks) if (owns(network.Labels)) keys.push(`Network/${name}`);
   for (const [name, volume] of snapshot.volumes) if (owns(volume.Labels)) keys.push(`Volume/${name}`);
   for (const [name, container] of snapshot.containers)

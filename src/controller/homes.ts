@@ -181,11 +181,7 @@ export class HomeReconciler {
   async sweep(snapshot: ObservedSnapshot | undefined): Promise<string[]> {
     const due: string[] = [];
     const users = this.options.cache.resourceList('User');
-    const window = sweepWindow(
-      this.sweepCursor,
-      users.length,
-      this.options.foldersPerResync ?? DEFAULT_FOLDERS_PER_RESYNC,
-    );
+    const window = sweepWindow(this.sweepCursor, users.length, this.foldersPerResync);
     this.sweepCursor = window.next;
     for (let i = 0; i < users.length; i++) {
       if (i > 0 && i % SWEEP_CHUNK === 0) await yieldToLoop();
@@ -203,11 +199,15 @@ export class HomeReconciler {
     return due;
   }
 
+  private get foldersPerResync(): number {
+    return this.options.foldersPerResync ?? DEFAULT_FOLDERS_PER_RESYNC;
+  }
+
   /** Says how late a folder changed by hand may be found, once that is more than one resync. */
   private sweepMessage(): string | undefined {
     const resyncs = resyncsPerFullSweep(
       this.options.cache.resourceList('User').length,
-      this.options.foldersPerResync ?? DEFAULT_FOLDERS_PER_RESYNC,
+      this.foldersPerResync,
     );
     return resyncs > 1 ? `each folder looked at on disk every ${resyncs} resyncs` : undefined;
   }
@@ -374,6 +374,18 @@ export class HomeReconciler {
   /** Waits for quota changes already handed to xfs_quota, so a stopping controller leaves none half-done. */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * A deleted HomeFolders: its folders stay where they are (nothing here deletes data), its volume
+   * check jobs go, and so does its status.
+   */
+  async removeHomeFolders(name: string): Promise<ReconcileResult> {
+    if (this.options.volumeChecks && !(await this.options.volumeChecks.removeAll(name)))
+      return ReconcileResult.requeueAfter(VOLUME_IN_USE_RETRY_MS);
+    this.queuedFor.delete(name);
+    await this.options.status.clear('HomeFolders', name);
+    return ReconcileResult.done();
   }
 
   /**

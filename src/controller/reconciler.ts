@@ -249,7 +249,8 @@ export class Reconciler {
         ? this.options.homes.removeUser(name, lastSeen)
         : ReconcileResult.done();
     }
-    if (kind === 'HomeFolders') return ReconcileResult.done();
+    if (kind === 'HomeFolders')
+      return this.options.homes ? this.options.homes.removeHomeFolders(name) : ReconcileResult.done();
     const dockerKind = kind;
     const snapshot = await this.options.snapshots.get();
     if (kind === 'Service' && this.options.homes) {

@@ -9,7 +9,7 @@
 import type { NodeVolumeCheck } from '../desired/store.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ObservedReader, ObservedService } from '../observed/reader.js';
+import type { ObservedReader, ObservedService, ObservedSnapshot } from '../observed/reader.js';
 import {
   decideVolumeCheck,
   isTaskDone,
@@ -79,13 +79,11 @@ export class VolumeCheckJobs {
   async reconcile(homes: Homes, userOf: (folder: string) => string): Promise<VolumeCheckReport> {
     const name = homes.metadata.name;
     const snapshot = await this.options.snapshots.get();
-    const jobs = [...snapshot.services.values()]
-      .filter((s) => s.labels[LABELS.volumeCheck] === name && s.labels[LABELS.owner] === this.options.owner)
-      .sort((a, b) => createdAt(b) - createdAt(a));
+    const jobs = this.jobsOf(snapshot, name).sort((a, b) => createdAt(b) - createdAt(a));
     const template = homes.spec.volume;
     if (!template) {
       await this.removeJobs(
-        homes,
+        name,
         jobs.filter((job) => this.finished.has(job.id) || allTasksDone(job)),
       );
       return { nodes: [], inSync: true, running: false, message: '' };
@@ -111,7 +109,7 @@ export class VolumeCheckJobs {
     const nodes = await this.options.reader.nodes();
     const [newest, ...older] = jobs;
     const latest = newest && (await this.observe(homes, newest, nodes, userOf, now));
-    if (latest?.finished && older.length > 0) await this.removeJobs(homes, older);
+    if (latest?.finished && older.length > 0) await this.removeJobs(name, older);
 
     const decision = decideVolumeCheck({
       templateHash,
@@ -229,25 +227,43 @@ export class VolumeCheckJobs {
     );
   }
 
-  /** Jobs a newer finished one replaced: their outcome is no longer what the nodes look like. */
-  private async removeJobs(homes: Homes, jobs: readonly ObservedService[]): Promise<void> {
+  /**
+   * Removes every job of a HomeFolders that no longer exists, running or not: what it checks is
+   * gone, and a HomeFolders created again starts its own. False when one could not be removed yet.
+   */
+  async removeAll(homesName: string): Promise<boolean> {
+    const snapshot = await this.options.snapshots.get();
+    return this.removeJobs(homesName, this.jobsOf(snapshot, homesName));
+  }
+
+  private jobsOf(snapshot: ObservedSnapshot, homesName: string): ObservedService[] {
+    return [...snapshot.services.values()].filter(
+      (s) => s.labels[LABELS.volumeCheck] === homesName && s.labels[LABELS.owner] === this.options.owner,
+    );
+  }
+
+  /** Jobs a newer finished one replaced (their outcome is no longer what the nodes look like), or of a deleted HomeFolders. */
+  private async removeJobs(homesName: string, jobs: readonly ObservedService[]): Promise<boolean> {
+    let removedAll = true;
     for (const job of jobs) {
       try {
         await this.options.executor.remove('Service', job.name);
         this.finished.delete(job.id);
         this.options.log.info(
-          { kind: 'HomeFolders', name: homes.metadata.name, job: job.name, verb: 'removed' },
+          { kind: 'HomeFolders', name: homesName, job: job.name, verb: 'removed' },
           'volume check job removed',
         );
       } catch (error) {
         // The next reconcile tries again; nothing depends on the old job being gone.
+        removedAll = false;
         this.options.log.warn(
-          { kind: 'HomeFolders', name: homes.metadata.name, job: job.name, err: describeError(error) },
+          { kind: 'HomeFolders', name: homesName, job: job.name, err: describeError(error) },
           'volume check job not removed',
         );
       }
     }
     if (jobs.length > 0) this.options.snapshots.invalidate();
+    return removedAll;
   }
 }
 

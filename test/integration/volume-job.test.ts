@@ -8,7 +8,7 @@
  * them alone: whatever happens to them is the job's doing.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -192,6 +192,26 @@ describe('per-node volume check job', () => {
     );
     expect(lab.logsWith('volume check job started', { name: homesName })).toHaveLength(1);
     expect(await jobsOf(homesName)).toHaveLength(1);
+  }, 120_000);
+
+  it('removes the job of a HomeFolders deleted while no controller ran, and its status, and keeps the folders', async () => {
+    const homesName = lab.name('nfs');
+    await lab.apply(homes(root));
+    await lab.start({ env: { SWARMKEEPER_IMAGE: IMAGE } });
+    await eventually(async () => expect(await jobsOf(homesName)).toHaveLength(1), { timeoutMs: 60_000 });
+    await eventually(async () => expect(await lab.store.readStatus('HomeFolders', homesName)).toBeDefined());
+    await lab.stopAll();
+
+    // No notification reaches a controller: the next one finds the job by its labels.
+    await lab.store.delete('HomeFolders', homesName);
+    await lab.start({ env: { SWARMKEEPER_IMAGE: IMAGE } });
+    await eventually(async () => expect(await jobsOf(homesName)).toEqual([]), { timeoutMs: 30_000 });
+    expect(lab.logsWith('volume check job removed', { name: homesName })).toHaveLength(1);
+    await eventually(async () =>
+      expect(await lab.store.readStatus('HomeFolders', homesName)).toBeUndefined(),
+    );
+    for (const folder of ['alice', 'bob'])
+      expect((await stat(path.join(root, folder))).isDirectory()).toBe(true);
   }, 120_000);
 
   it('records a node whose task failed, and runs the job again later', async () => {
