@@ -446,6 +446,7 @@ export class Controller {
   private storeUnavailable(error: unknown): void {
     if (this.storeDown) return;
     this.storeDown = true;
+    this.status.outageBegan();
     const code = error instanceof SwarmkeeperError ? error.code : undefined;
     this.log.error(
       { err: describeError(error), ...(code !== undefined && { code }) },

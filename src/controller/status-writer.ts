@@ -15,8 +15,13 @@ export class StatusWriter {
   /** The one flush running; writes made meanwhile ask it for another round instead of starting their own. */
   private flushing: Promise<boolean> | undefined;
   private again = false;
-  /** Keys a flush could not write since `takeHeldBack` was last asked: what an outage held back. */
+  /**
+   * Keys written during an outage, or that a flush could not write, since `takeHeldBack` was last
+   * asked: what an outage held back.
+   */
   private readonly heldSinceAsked = new Set<string>();
+  /** From `outageBegan` to the next `takeHeldBack`. */
+  private outage = false;
 
   constructor(
     private readonly store: DesiredStore,
@@ -30,13 +35,24 @@ export class StatusWriter {
   ) {}
 
   /**
+   * The controller found the store unreachable: what is written from now on waits for Redis,
+   * whether here (while the connection is known to be down) or in the client's offline queue
+   * (before the client has noticed).
+   */
+  outageBegan(): void {
+    this.outage = true;
+  }
+
+  /**
    * Number of statuses that had to wait for Redis since the last call, whether written since or
-   * still waiting. Not the pending count at the time of asking: once Redis answers, any reconcile's
-   * write flushes everything pending, so that count races with the reconciles.
+   * still waiting; ends the outage. Not the pending count at the time of asking: once Redis
+   * answers, any reconcile's write flushes everything pending, so that count races with the
+   * reconciles.
    */
   takeHeldBack(): number {
     const held = this.heldSinceAsked.size;
     this.heldSinceAsked.clear();
+    this.outage = false;
     return held;
   }
 
@@ -52,6 +68,7 @@ export class StatusWriter {
     const held = this.pending.get(key)?.status;
     this.pending.set(key, { kind, name, status: held ? { ...held, ...complete } : complete });
     this.written.set(key, fingerprint);
+    if (this.outage) this.heldSinceAsked.add(key);
     await this.flush();
   }
 
@@ -64,6 +81,7 @@ export class StatusWriter {
     this.written.set(key, 'cleared');
     this.observer?.statusCleared(kind, name);
     this.pending.set(key, { kind, name, status: undefined });
+    if (this.outage) this.heldSinceAsked.add(key);
     await this.flush();
   }
 
