@@ -103,6 +103,8 @@ const SWEEP_CHUNK = 1000;
 /** A missing root is usually an NFS mount not there yet: look again soon, but not in a tight loop. */
 const ROOT_RETRY_MS = 10_000;
 const VOLUME_IN_USE_RETRY_MS = 30_000;
+/** A volume check job of a deleted HomeFolders that could not be removed is tried again this late. */
+const JOB_REMOVAL_RETRY_MS = 30_000;
 
 export class HomeReconciler {
   private readonly exports = new Map<string, Export>();
@@ -382,7 +384,7 @@ export class HomeReconciler {
    */
   async removeHomeFolders(name: string): Promise<ReconcileResult> {
     if (this.options.volumeChecks && !(await this.options.volumeChecks.removeAll(name)))
-      return ReconcileResult.requeueAfter(VOLUME_IN_USE_RETRY_MS);
+      return ReconcileResult.requeueAfter(JOB_REMOVAL_RETRY_MS);
     this.queuedFor.delete(name);
     await this.options.status.clear('HomeFolders', name);
     return ReconcileResult.done();

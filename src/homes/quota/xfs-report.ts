@@ -61,8 +61,7 @@ export class XfsReportParser {
     const rows = new Map<XfsReportKey, XfsReportRow>();
     const lines = text.split(/\r?\n/);
     lines.forEach((line, index) => {
-      const known = previous.get(line);
-      const parsed = known ?? parseLine(line, index);
+      const parsed = previous.get(line) ?? parseLine(line, index);
       if (parsed === undefined) return;
       current.set(line, parsed);
       rows.set(parsed[0], parsed[1]);
